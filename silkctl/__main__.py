@@ -1,0 +1,5 @@
+"""Lets `python -m silkctl` run the CLI."""
+
+from silkctl.cli import main
+
+main()

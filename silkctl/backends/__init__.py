@@ -1,0 +1,1 @@
+"""Kernel-facing code: namespaces, links, encapsulation backends."""
