@@ -1,7 +1,8 @@
 """The sub-apps `silkctl` mounts, as (typer app, command name) pairs."""
 
-from silkctl.commands import config_cmd
+from silkctl.commands import config_cmd, serve
 
 SUB_APPS = [
     (config_cmd.app, "config"),
+    (serve.app, "serve"),
 ]
