@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+import threading
 
 from pyroute2 import netns as _netns
 
@@ -69,3 +70,30 @@ def run(name: str | None, argv: list[str], check: bool = True, timeout: float = 
 def popen(name: str | None, argv: list[str], **kwargs) -> subprocess.Popen:
     """Start `argv` in the background inside namespace `name`."""
     return subprocess.Popen(command(name, argv), **kwargs)
+
+
+def call_in(name: str | None, fn, *args, **kwargs):
+    """Call `fn` in a thread that has entered namespace `name`; return its result.
+
+    Network namespaces are per thread, so sockets `fn` opens live in `name`
+    while the rest of the process stays where it was. Exceptions propagate.
+    """
+    if name is None:
+        return fn(*args, **kwargs)
+    if not exists(name):
+        raise KernelError(f"enter netns {name}: no such namespace")
+    outcome: dict = {}
+
+    def target():
+        try:
+            _netns.setns(name, flags=0)
+            outcome["value"] = fn(*args, **kwargs)
+        except BaseException as err:  # noqa: BLE001 - re-raised in the caller
+            outcome["error"] = err
+
+    thread = threading.Thread(target=target, name=f"netns-{name}", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")

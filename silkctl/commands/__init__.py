@@ -1,8 +1,9 @@
 """The sub-apps `silkctl` mounts, as (typer app, command name) pairs."""
 
-from silkctl.commands import config_cmd, serve
+from silkctl.commands import config_cmd, lab, serve
 
 SUB_APPS = [
     (config_cmd.app, "config"),
     (serve.app, "serve"),
+    (lab.app, "lab"),
 ]

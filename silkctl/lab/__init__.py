@@ -1,0 +1,1 @@
+"""The local lab: a whole fabric in network namespaces on one machine."""
