@@ -21,6 +21,7 @@ BUILTIN_PLUGINS = (
 )
 
 _manager: pluggy.PluginManager | None = None
+_origins: dict[str, tuple[str, str | None]] = {}
 
 
 def _names(variable: str) -> set[str] | None:
@@ -66,6 +67,7 @@ def _load_entry_points(manager, allow) -> None:
         except Exception as err:
             raise ConfigError(f"load plugin {entry.name} ({entry.value}): {err}") from err
         manager.register(plugin, name=entry.name)
+        _origins[entry.name] = ("entry point", entry.dist.version if entry.dist else None)
         log.debug("plugin-loaded", extra={"plugin": entry.name, "source": entry.value})
 
 
@@ -78,6 +80,7 @@ def load_module(manager, module_name: str) -> None:
     except ImportError as err:
         raise ConfigError(f"plugins: import {module_name}: {err}") from err
     manager.register(module, name=module_name)
+    _origins[module_name] = ("config", None)
     _check(manager)
 
 
@@ -85,24 +88,23 @@ def _check(manager) -> None:
     try:
         manager.check_pending()
     except pluggy.PluginValidationError as err:
-        raise ConfigError(f"plugin {err.plugin_name}: {err}") from err
+        name = manager.get_name(err.plugin) or repr(err.plugin)
+        raise ConfigError(f"plugin {name}: {err}") from err
 
 
 def describe(manager) -> list[dict]:
     """One entry per plugin: name, where it came from, version, hooks implemented."""
-    dists = {id(plugin): dist for plugin, dist in manager.list_plugin_distinfo()}
     rows = []
     for name, plugin in sorted(manager.list_name_plugin()):
         if plugin is None:
             continue
-        dist = dists.get(id(plugin))
+        source, version = _origins.get(name, ("builtin", None))
         hooks = sorted(caller.name for caller in manager.get_hookcallers(plugin) or [])
         rows.append({
             "name": name,
             "module": getattr(plugin, "__name__", repr(plugin)),
-            "source": "builtin" if getattr(plugin, "__name__", "") in BUILTIN_PLUGINS
-            else ("entry point" if dist else "config"),
-            "version": dist.version if dist else None,
+            "source": source,
+            "version": version,
             "hooks": hooks,
         })
     return rows
