@@ -287,6 +287,8 @@ class DaemonConfig(_Config):
     single_ip_only: bool = setting(False, "Lease a single /32 instead of a subnet.")
     encapsulation: str = setting("vxlan", "Data-plane backend by name (vxlan, host-gw).")
     plugins: list = setting(list, "Extra plugin modules to load by import name.")
+    policy_file: str = setting(
+        "", "Policy file of the nft_policy plugin (groups, tags, allow rules).")
     log_level: str = setting("info", "Log level: debug, info, warning or error.")
     debug_server_port: int = setting(22233, "Kept for compatibility with the reference.")
     metron_port: int = setting(3457, "Kept for compatibility with the reference.")

@@ -45,3 +45,21 @@ def silkctl_container_removed(container):
     :param container: a ``silkctl.plugins.ContainerInfo``.
     :returns: nothing; all plugins are called; exceptions are logged only.
     """
+
+
+@hookspec
+def silkctl_daemon_started(config):
+    """Called once when the daemon holds its lease and its data plane is up.
+
+    :param config: the daemon's ``silkctl.config.DaemonConfig``.
+    :returns: nothing; all plugins are called. An exception stops the daemon
+        with the plugin's message (a plugin that cannot work says so early).
+    """
+
+
+@hookspec
+def silkctl_daemon_stopping():
+    """Called when the daemon stops (SIGTERM); plugins stop their threads.
+
+    :returns: nothing; all plugins are called.
+    """
