@@ -332,3 +332,14 @@ def _leases(state: LabState) -> list[dict] | None:
         return netns.call_in(underlay_ns, fetch)
     except SilkError:
         return None
+
+
+def restart_daemon(state: LabState, host_name: str) -> dict:
+    """Stop (if running) and start one host's daemon again; its health answer."""
+    host = state.host(host_name)
+    if processes.alive(host.daemon_pid, state.directory):
+        processes.stop([host.daemon_pid])
+    options = LabOptions(encapsulation=state.encapsulation,
+                         overlay_network=state.overlay_network)
+    _start_daemon(state, host, options)
+    return _wait_daemon(state, host)

@@ -1,0 +1,130 @@
+"""The lab end to end: real namespaces, controller, daemons and silk-cni."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from silkctl.backends import netns
+from silkctl.lab import fabric, processes
+from silkctl.lab.probe import probe_all
+
+pytestmark = pytest.mark.kernel
+
+
+def silkctl(*args, check=True, timeout=240):
+    done = subprocess.run([sys.executable, "-m", "silkctl", *args], capture_output=True,
+                          text=True, timeout=timeout, env=os.environ.copy())
+    if check and done.returncode != 0:
+        raise AssertionError(f"silkctl {' '.join(args)} exited {done.returncode}:\n"
+                             f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return done
+
+
+def assert_nothing_left(name, directory):
+    assert netns.names(name + "-") == []
+    assert processes.owned_by(directory) == []
+    assert not os.path.exists(directory)
+
+
+@pytest.fixture
+def lab_name(unique):
+    yield unique
+    silkctl("lab", "down", "--name", unique, check=False)
+
+
+def test_lab_up_connects_every_pair_when_three_hosts_on_sqlite(lab_name):
+    done = silkctl("lab", "up", "--hosts", "3", "--containers", "2", "--name", lab_name,
+                   "--output", "json")
+    report = json.loads(done.stdout)
+    pairs = report["pairs"]
+    assert report["ok"] is True
+    assert len(pairs) == 30
+    assert all(p["icmp"] and p["tcp"] for p in pairs)
+    sources = {(p["source"], p["target"]) for p in pairs}
+    assert ("h1c1", "h3c2") in sources and ("h3c2", "h1c1") in sources
+    subnets = {h["overlay_subnet"] for h in report["lab"]["hosts"]}
+    assert len(subnets) == 3
+    assert len(report["lab"]["leases"]) == 3
+
+    directory = report["lab"]["directory"]
+    down = silkctl("lab", "down", "--name", lab_name)
+    assert "namespaces" in down.stdout
+    assert_nothing_left(lab_name, directory)
+    again = silkctl("lab", "down", "--name", lab_name)
+    assert "nothing to remove" in again.stdout
+
+
+def test_lab_up_connects_every_pair_when_database_is_postgres(lab_name):
+    done = silkctl("lab", "up", "--hosts", "2", "--containers", "2", "--name", lab_name,
+                   "--db", "postgres", "--output", "json")
+    report = json.loads(done.stdout)
+    assert report["ok"] is True
+    assert len(report["pairs"]) == 12
+    directory = report["lab"]["directory"]
+    silkctl("lab", "down", "--name", lab_name)
+    assert_nothing_left(lab_name, directory)
+    import psycopg2
+
+    conn = psycopg2.connect(host="/var/run/postgresql", user="postgres", dbname="postgres")
+    with conn, conn.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                       (f"silklab_{lab_name}",))
+        assert cursor.fetchone() is None
+    conn.close()
+
+
+def test_lab_keeps_data_plane_when_a_daemon_is_killed(lab_name):
+    silkctl("lab", "up", "--hosts", "2", "--containers", "1", "--name", lab_name)
+    state = fabric.load(lab_name)
+    host = state.host("h1")
+    os.kill(host.daemon_pid, signal.SIGKILL)
+    results = probe_all(state.containers, deadline=5)
+    assert [r for r in results if not r.ok] == []
+
+    health = fabric.restart_daemon(state, "h1")
+    assert health["overlay_subnet"] == host.overlay_subnet
+    results = probe_all(state.containers, deadline=5)
+    assert [r for r in results if not r.ok] == []
+
+
+def test_lab_down_removes_everything_when_up_was_killed_half_way(lab_name):
+    directory = fabric.lab_directory(lab_name)
+    up = subprocess.Popen([sys.executable, "-m", "silkctl", "lab", "up", "--hosts", "2",
+                           "--name", lab_name], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+    state_file = os.path.join(directory, "lab.json")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if os.path.exists(state_file) and json.load(open(state_file)).get("controller_pid"):
+            break
+        time.sleep(0.05)
+    up.send_signal(signal.SIGKILL)
+    up.wait()
+    assert netns.names(lab_name + "-")  # it got far enough to leave things behind
+    silkctl("lab", "down", "--name", lab_name)
+    assert_nothing_left(lab_name, directory)
+
+
+def test_lab_up_refuses_when_lab_already_up(lab_name):
+    silkctl("lab", "up", "--hosts", "1", "--containers", "0", "--name", lab_name)
+    again = silkctl("lab", "up", "--hosts", "1", "--name", lab_name, check=False)
+    assert again.returncode != 0
+    assert f"lab {lab_name} is already up" in again.stderr
+
+
+def test_lab_commands_fail_in_one_line_when_lab_missing(unique):
+    done = silkctl("lab", "status", "--name", unique, check=False)
+    assert done.returncode == 1
+    assert done.stderr.strip() == (f"error: lab {unique} is not up (start it with "
+                                   f"`silkctl lab up --name {unique}`)")
+
+
+def test_lab_up_rejects_bad_name_in_one_line():
+    done = silkctl("lab", "up", "--name", "Bad-Name", check=False)
+    assert done.returncode == 2
+    assert "--name: 'Bad-Name' must be 1-8 lowercase letters" in done.stderr
