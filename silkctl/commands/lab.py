@@ -94,9 +94,10 @@ def _quiet():
 def _show_matrix(state, results) -> None:
     names = [c.name for c in state.containers]
     cell = {(r.source, r.target): r for r in results}
+    ips = {c.name: c.ip for c in state.containers}
     rows = []
     for source in names:
-        row = [source]
+        row = [f"{source} {ips[source]}"]
         for target in names:
             result = cell.get((source, target))
             if result is None:
@@ -107,9 +108,8 @@ def _show_matrix(state, results) -> None:
                 row.append(f"[red]✗ {'icmp' if not result.icmp else ''}"
                            f"{' tcp' if not result.tcp else ''}[/red]")
         rows.append(row)
-    ips = {c.name: c.ip for c in state.containers}
     output.show(output.table("reachability (row → column, ICMP and TCP)",
-                             ["from \\ to", *(f"{n}\n{ips[n]}" for n in names)], rows))
+                             ["from \\ to", *names], rows))
 
 
 def _verdict(results, failed) -> None:

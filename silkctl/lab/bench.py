@@ -43,10 +43,11 @@ def _iperf(source_ns: str, target_ns: str, target_ip: str, seconds: int) -> floa
             done = netns.run(source_ns, ["iperf3", "-c", target_ip, "-p", str(IPERF_PORT),
                                          "-t", str(seconds), "-J"],
                              check=False, timeout=seconds + 30)
-            if done.returncode == 0:
+            try:
                 figures = json.loads(done.stdout)
                 return figures["end"]["sum_received"]["bits_per_second"] / 1e9
-            time.sleep(0.1)  # the server may not listen yet
+            except (ValueError, KeyError):
+                time.sleep(0.1)  # the server may not listen yet
         raise SilkError(f"iperf3 {source_ns} -> {target_ip}: {done.stdout[-200:]}")
     finally:
         server.kill()
