@@ -51,12 +51,44 @@ def test_lab_up_connects_every_pair_when_three_hosts_on_sqlite(lab_name):
     assert len(subnets) == 3
     assert len(report["lab"]["leases"]) == 3
 
+    check_host_inspect(lab_name)
+
     directory = report["lab"]["directory"]
     down = silkctl("lab", "down", "--name", lab_name)
     assert "namespaces" in down.stdout
     assert_nothing_left(lab_name, directory)
     again = silkctl("lab", "down", "--name", lab_name)
     assert "nothing to remove" in again.stdout
+
+
+def check_host_inspect(lab_name):
+    """No drift on a healthy lab; the exact entry once one is removed by hand."""
+    h1 = f"{lab_name}-h1"
+    healthy = json.loads(silkctl("host", "inspect", "--netns", h1, "-o", "json").stdout)
+    assert healthy["drift"] is False
+    assert healthy["vtep"]["gbp"] is True and healthy["vtep"]["vni"] == 1
+    assert len(healthy["peers"]) == 2
+    assert all(p[t] == "ok" for p in healthy["peers"] for t in ("route", "arp", "fdb"))
+    assert len(healthy["containers"]) == 2
+
+    state = fabric.load(lab_name)
+    daemon = state.host("h1").daemon_pid
+    victim = healthy["peers"][0]["overlay_subnet"]
+    os.kill(daemon, signal.SIGSTOP)  # hold the daemon so it cannot repair first
+    try:
+        netns.run(h1, ["ip", "route", "del", victim])
+        drifted = silkctl("host", "inspect", "--netns", h1, "-o", "json", check=False)
+    finally:
+        os.kill(daemon, signal.SIGCONT)
+    assert drifted.returncode == 1
+    report = json.loads(drifted.stdout)
+    rows = {p["overlay_subnet"]: p for p in report["peers"]}
+    assert rows[victim]["route"] == "missing"
+    assert (rows[victim]["arp"], rows[victim]["fdb"]) == ("ok", "ok")
+    deadline = time.monotonic() + 10
+    while silkctl("host", "inspect", "--netns", h1, check=False).returncode != 0:
+        assert time.monotonic() < deadline, "the daemon did not repair the route"
+        time.sleep(0.2)
 
 
 def test_lab_up_connects_every_pair_when_database_is_postgres(lab_name):
