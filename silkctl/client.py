@@ -94,11 +94,18 @@ class ControllerClient:
         if status == 304:
             return None, etag
         leases = [Lease.from_json(item) for item in data["leases"]]
-        return leases, response_headers.get("ETag")
+        # Header names are case-insensitive (Bottle sends "Etag").
+        tag = next((v for k, v in response_headers.items() if k.lower() == "etag"), None)
+        return leases, tag
 
     def list_raw(self) -> dict:
         """`GET /leases` as the controller sent it (for the operator commands)."""
         return self._request("GET", "/leases", None)[1]
+
+    def list_all(self) -> dict:
+        """`GET /leases?all=1`: every lease, expired ones too, each with
+        `last_renewed_at` and `expired`, plus the controller's `now` (operators)."""
+        return self._request("GET", "/leases?all=1", None)[1]
 
     # -- transport -------------------------------------------------------------
 

@@ -22,6 +22,10 @@ class DatastoreError(SilkError):
     """The container datastore could not be read or written."""
 
 
+class DatastoreConflict(DatastoreError):
+    """A record for the handle exists and was not to be replaced."""
+
+
 @contextmanager
 def _locked(path: str):
     directory = os.path.dirname(path)
@@ -73,8 +77,11 @@ def read_all(path: str) -> dict:
         return _read(handle, path)
 
 
-def add(path: str, handle: str, ip: str, **fields) -> dict:
-    """Add or replace the record for `handle`; returns it."""
+def add(path: str, handle: str, ip: str, replace: bool = True, **fields) -> dict:
+    """Add or replace the record for `handle`; returns it.
+
+    With `replace=False` an existing record is kept and DatastoreConflict raised.
+    """
     if not handle:
         raise DatastoreError("add to datastore: handle must not be empty")
     try:
@@ -84,6 +91,8 @@ def add(path: str, handle: str, ip: str, **fields) -> dict:
     record = {"handle": handle, "ip": ip, "metadata": None, **fields}
     with _locked(path) as fh:
         data = _read(fh, path)
+        if not replace and handle in data:
+            raise DatastoreConflict(f"add to datastore: {handle} already has a record")
         data[handle] = record
         _write(fh, path, data)
     return record

@@ -6,6 +6,9 @@ import pytest
 
 pytest_plugins = [
     "tests.fixtures.common",
+    "tests.fixtures.hosts",
+    "tests.fixtures.cni",
+    "tests.fixtures.db",
 ]
 
 

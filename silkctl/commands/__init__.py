@@ -1,10 +1,27 @@
 """The sub-apps `silkctl` mounts, as (typer app, command name) pairs."""
 
-from silkctl.commands import config_cmd, lab, plugins, serve
+from silkctl.commands import (
+    certs,
+    cni_cmd,
+    config_cmd,
+    container,
+    host,
+    lab,
+    lease,
+    plugins,
+    serve,
+    teardown,
+)
 
 SUB_APPS = [
     (config_cmd.app, "config"),
     (serve.app, "serve"),
     (lab.app, "lab"),
+    (host.app, "host"),
     (plugins.app, "plugins"),
+    (certs.app, "certs"),
+    (lease.app, "lease"),
+    (cni_cmd.app, "cni"),
+    (container.app, "container"),
+    (teardown.app, "teardown"),
 ]

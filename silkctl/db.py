@@ -1,0 +1,460 @@
+"""The lease database: opened from a URL or the reference's object; the SQL the leaser needs.
+
+Accepted `database` values (config key of the same name):
+
+    sqlite:///var/lib/silkctl/leases.db[?timeout=5]        embedded, WAL mode
+    postgresql://user:pass@host:5432/db[?sslmode=...]       also postgres://
+    postgresql://postgres@/db?host=/var/run/postgresql      over the Unix socket
+    mysql://user:pass@host:3306/db[?ssl_ca=...]             MySQL or MariaDB
+    mysql://root@localhost/db?unix_socket=/run/mysqld/mysqld.sock
+    {"type": "postgres"|"mysql", "user", "password", "host", "port",
+     "database_name", "timeout", "require_ssl", "ca_cert",
+     "skip_hostname_validation"}                            the reference's object
+
+Tables (see `silkctl.migrations`): `leases` with UNIQUE underlay_ip,
+overlay_subnet and overlay_hwaddr, and `last_renewed_at` in unix seconds of
+the database server's clock; `lease_revision`, one row whose `value` is
+bumped in the same transaction as every change to the set of routable
+leases, so that (epoch, value, count of routable rows) names that set.
+
+Every thread of the server keeps its own connection. Any database failure
+discards the thread's connection, so the next request reconnects; that is
+how the controller rides out a database restart.
+"""
+
+import logging
+import os
+import threading
+import time
+import uuid
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import peewee
+from peewee import SQL, Table
+
+from silkctl.errors import ConfigError, DatabaseError
+
+log = logging.getLogger(__name__)
+
+LEASES = "leases"
+REVISION = "lease_revision"
+SINGLE_PATTERN = "%/32"
+DEFAULT_TIMEOUT = 5
+
+
+class WriteConflict(DatabaseError):
+    """A write lost a race (a deadlock); another attempt may win."""
+
+
+class UniqueViolation(WriteConflict):
+    """A write broke a UNIQUE constraint: another row holds that IP, subnet or MAC."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of `leases`."""
+
+    id: int
+    underlay_ip: str
+    overlay_subnet: str
+    overlay_hwaddr: str
+    last_renewed_at: int
+    expired: bool = False
+
+
+# -- opening -------------------------------------------------------------------
+
+_NOW_SQL = {
+    "sqlite": "CAST(strftime('%s','now') AS INTEGER)",
+    "postgres": "CAST(FLOOR(EXTRACT(EPOCH FROM CURRENT_TIMESTAMP)) AS BIGINT)",
+    "mysql": "UNIX_TIMESTAMP()",
+}
+
+
+class _Timed:
+    """Records when each thread's connection was opened, to retire old ones."""
+
+    def _connect(self):
+        conn = super()._connect()
+        self._opened = getattr(self, "_opened", threading.local())
+        self._opened.at = time.monotonic()
+        return conn
+
+    def connection_age(self) -> float:
+        opened = getattr(self, "_opened", None)
+        return time.monotonic() - getattr(opened, "at", time.monotonic())
+
+
+class _Sqlite(_Timed, peewee.SqliteDatabase):
+    kind = "sqlite"
+
+
+class _Postgres(_Timed, peewee.PostgresqlDatabase):
+    kind = "postgres"
+
+
+class _MySQL(_Timed, peewee.MySQLDatabase):
+    kind = "mysql"
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+def describe(spec: str | dict) -> str:
+    """The database as safe to log: a URL without its password."""
+    if isinstance(spec, dict):
+        return (f"{spec.get('type')}://{spec.get('user')}@{spec.get('host')}:"
+                f"{spec.get('port')}/{spec.get('database_name', '')}")
+    return _redact(spec)
+
+
+def _sqlite(path: str, timeout: float) -> peewee.Database:
+    if not path or path == "/" or ":memory:" in path:
+        raise ConfigError("database: sqlite needs a file path, e.g. sqlite:///var/lib/"
+                          "silkctl/leases.db")
+    try:
+        os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"database: create directory for {path}: {err.strerror}") from err
+    return _Sqlite(path, timeout=timeout, lock_type="IMMEDIATE", pragmas={
+        "journal_mode": "wal",
+        "synchronous": "normal",
+        "busy_timeout": int(timeout * 1000),
+    })
+
+
+def _postgres(name, user, password, host, port, options, timeout) -> peewee.Database:
+    kwargs = {"user": user or None, "password": password or None, "host": host or None,
+              "port": port or None, "connect_timeout": max(1, int(timeout)),
+              "application_name": "silkctl-controller"}
+    kwargs.update(options)
+    return _Postgres(name, **{k: v for k, v in kwargs.items() if v is not None})
+
+
+def _mysql(name, user, password, host, port, options, timeout) -> peewee.Database:
+    from pymysql.constants import CLIENT
+
+    kwargs = {"user": user or "root", "password": password or "", "host": host or None,
+              "port": port or 3306, "connect_timeout": timeout, "read_timeout": timeout,
+              "write_timeout": timeout, "charset": "utf8mb4",
+              # UPDATE reports matched rows, not only changed ones.
+              "client_flag": CLIENT.FOUND_ROWS,
+              # Fewer gap locks: concurrent acquires conflict only on real duplicates.
+              "init_command": "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"}
+    kwargs.update(options)
+    return _MySQL(name, **{k: v for k, v in kwargs.items() if v is not None})
+
+
+_MYSQL_OPTION_TYPES = {"unix_socket": str, "connect_timeout": float, "read_timeout": float,
+                       "write_timeout": float, "ssl_ca": str, "ssl_cert": str,
+                       "ssl_key": str, "ssl_verify_cert": "bool",
+                       "ssl_verify_identity": "bool", "charset": str}
+
+
+def _mysql_options(query: dict) -> dict:
+    options = {}
+    for key, value in query.items():
+        kind = _MYSQL_OPTION_TYPES.get(key)
+        if kind is None:
+            raise ConfigError(f"database: unknown mysql option {key!r}; known: "
+                              f"{', '.join(sorted(_MYSQL_OPTION_TYPES))}")
+        if kind == "bool":
+            options[key] = value.lower() in ("1", "true", "yes", "on")
+        else:
+            try:
+                options[key] = kind(value)
+            except ValueError:
+                raise ConfigError(f"database: mysql option {key}={value!r} is not a "
+                                  "number") from None
+    return options
+
+
+def _from_url(url: str, timeout: float) -> peewee.Database:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "sqlite":
+        path, _, query = url[len("sqlite://"):].partition("?")
+        busy = dict(parse_qsl(query)).get("timeout", timeout)
+        try:
+            return _sqlite(unquote(path), float(busy))
+        except ValueError:
+            raise ConfigError(f"database: sqlite timeout {busy!r} is not a number") from None
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"database: {_redact(url)!r} has an invalid port") from None
+    name = unquote(parts.path.lstrip("/"))
+    if not name:
+        raise ConfigError(f"database: {_redact(url)!r} names no database")
+    user = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    query = dict(parse_qsl(parts.query))
+    if scheme in ("postgresql", "postgres"):
+        return _postgres(name, user, password, parts.hostname, port, query, timeout)
+    if scheme == "mysql":
+        return _mysql(name, user, password, parts.hostname, port, _mysql_options(query),
+                      timeout)
+    raise ConfigError(f"database: {_redact(url)!r} is not a sqlite://, postgresql:// or "
+                      "mysql:// URL")
+
+
+def _from_object(spec: dict) -> peewee.Database:
+    kind = spec.get("type")
+    problems = [f"database.{key}: required" for key in ("user", "host", "port")
+                if not spec.get(key)]
+    if kind not in ("postgres", "mysql"):
+        problems.insert(0, f"database.type: {kind!r} is not postgres or mysql")
+    if problems:
+        raise ConfigError("; ".join(problems))
+    timeout = spec.get("timeout") or DEFAULT_TIMEOUT
+    name = spec.get("database_name") or ""
+    ca_cert = spec.get("ca_cert") or None
+    verify_name = not spec.get("skip_hostname_validation", False)
+    if kind == "postgres":
+        options = {"sslmode": "disable"}
+        if spec.get("require_ssl"):
+            options = ({"sslmode": "verify-full" if verify_name else "verify-ca",
+                        "sslrootcert": ca_cert} if ca_cert else {"sslmode": "require"})
+        return _postgres(name, spec["user"], spec.get("password"), spec["host"],
+                         int(spec["port"]), options, timeout)
+    options = {}
+    if spec.get("require_ssl"):
+        options = {"ssl_ca": ca_cert, "ssl_verify_cert": bool(ca_cert),
+                   "ssl_verify_identity": bool(ca_cert) and verify_name}
+    return _mysql(name, spec["user"], spec.get("password"), spec["host"],
+                  int(spec["port"]), options, timeout)
+
+
+def open_database(spec: str | dict, timeout: float = DEFAULT_TIMEOUT) -> peewee.Database:
+    """A peewee database for a URL or the reference's object; nothing is connected yet."""
+    if isinstance(spec, dict):
+        return _from_object(spec)
+    if not isinstance(spec, str) or not spec:
+        raise ConfigError("database: expected a URL string or an object")
+    return _from_url(spec, timeout)
+
+
+# -- the queries ---------------------------------------------------------------
+
+class LeaseStore:
+    """The SQL behind lease policy, on one database; safe to share between threads."""
+
+    def __init__(self, database: peewee.Database, max_lifetime: float = 0):
+        self.db = database
+        self.kind = database.kind
+        self.max_lifetime = max_lifetime
+        self.now = SQL(_NOW_SQL[self.kind])
+        self.leases = Table(LEASES, ("id", "underlay_ip", "overlay_subnet",
+                                     "overlay_hwaddr", "last_renewed_at"),
+                            _database=database)
+        self.revision = Table(REVISION, ("id", "epoch", "value"), _database=database)
+        # SQLite has one writer at a time: queue this process's writers here, in
+        # order, rather than all in SQLite's busy handler, which can starve some.
+        self._writer = threading.RLock() if self.kind == "sqlite" else nullcontext()
+        self._columns = (self.leases.id, self.leases.underlay_ip, self.leases.overlay_subnet,
+                         self.leases.overlay_hwaddr, self.leases.last_renewed_at)
+
+    @classmethod
+    def open(cls, spec: str | dict, *, timeout: float = DEFAULT_TIMEOUT,
+             max_lifetime: float = 0) -> "LeaseStore":
+        return cls(open_database(spec, timeout), max_lifetime)
+
+    # -- connection handling ---------------------------------------------------
+
+    @contextmanager
+    def session(self):
+        """Wrap one unit of work: database failures become `DatabaseError` and drop
+        this thread's connection; lost races become `WriteConflict`."""
+        if self.max_lifetime > 0 and not self.db.is_closed() \
+                and self.db.connection_age() > self.max_lifetime:
+            self.discard()
+        try:
+            yield self
+        except peewee.IntegrityError as err:
+            raise UniqueViolation(_first_line(err)) from err
+        except (peewee.OperationalError, peewee.InternalError) as err:
+            if _is_lock_conflict(err):
+                raise WriteConflict(_first_line(err)) from err
+            self.discard()
+            raise DatabaseError(f"database: {_first_line(err)}") from err
+        except (peewee.PeeweeException, peewee.DatabaseError, peewee.InterfaceError,
+                OSError) as err:
+            self.discard()
+            raise DatabaseError(f"database: {_first_line(err)}") from err
+
+    def discard(self) -> None:
+        """Drop this thread's connection without asking the (maybe gone) server."""
+        state = self.db._state
+        conn = state.conn
+        state.reset()
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - the connection is broken anyway
+                pass
+
+    def close(self) -> None:
+        """Close this thread's connection (at shutdown)."""
+        self.discard()
+
+    def ping(self) -> None:
+        """`SELECT 1`; raises DatabaseError when the database does not answer."""
+        with self.session():
+            self.db.execute_sql("SELECT 1").fetchone()
+
+    @contextmanager
+    def write(self):
+        """A write transaction (BEGIN IMMEDIATE on SQLite, so writers queue)."""
+        with self._writer, self.db.atomic():
+            yield
+
+    def bump(self) -> None:
+        """Mark the routable set as changed; call inside the changing transaction."""
+        self.revision.update(value=self.revision.value + 1).where(
+            self.revision.id == 1).execute()
+
+    # -- reads -----------------------------------------------------------------
+
+    def _rows(self, query) -> list[Row]:
+        return [Row(*values[:5], bool(values[5])) for values in query.tuples()]
+
+    def _select(self, expiration: int):
+        expired = self.leases.last_renewed_at <= self._expired_before(expiration)
+        return self.leases.select(*self._columns, expired)
+
+    def get(self, underlay_ip: str, expiration: int) -> Row | None:
+        rows = self._rows(self._select(expiration)
+                          .where(self.leases.underlay_ip == underlay_ip))
+        return rows[0] if rows else None
+
+    def _kind(self, single: bool):
+        subnet = self.leases.overlay_subnet
+        return subnet ** SINGLE_PATTERN if single else ~(subnet ** SINGLE_PATTERN)
+
+    def taken(self, single: bool) -> set[str]:
+        """Subnets of every row of the kind (block or /32), whatever the network."""
+        query = self.leases.select(self.leases.overlay_subnet).where(self._kind(single))
+        return {subnet for (subnet,) in query.tuples()}
+
+    def _expired_before(self, expiration: int):
+        return self.now - expiration
+
+    def oldest_expired(self, single: bool, expiration: int) -> Row | None:
+        query = (self._select(expiration)
+                 .where(self._kind(single) & (self.leases.last_renewed_at
+                                              <= self._expired_before(expiration)))
+                 .order_by(self.leases.last_renewed_at, self.leases.id).limit(1))
+        rows = self._rows(query)
+        return rows[0] if rows else None
+
+    def routable_tag(self, expiration: int) -> str:
+        """The ETag of the routable set, from the revision row and an index count."""
+        count = (self.leases.select(peewee.fn.COUNT(SQL("*")))
+                 .where(self.leases.last_renewed_at > self._expired_before(expiration)))
+        query = self.revision.select(self.revision.epoch, self.revision.value,
+                                     count).where(self.revision.id == 1)
+        row = query.tuples().first()
+        if row is None:
+            raise DatabaseError("database: lease_revision is empty; was it migrated?")
+        return _tag(*row)
+
+    def routable(self, expiration: int) -> tuple[str, list[tuple[str, str, str]]]:
+        """(ETag, [(underlay_ip, overlay_subnet, overlay_hwaddr)]) of the routable
+        leases, read in one statement so that tag and rows agree."""
+        leases = self.leases
+        query = (self.revision
+                 .select(self.revision.epoch, self.revision.value, leases.underlay_ip,
+                         leases.overlay_subnet, leases.overlay_hwaddr)
+                 .join(leases, peewee.JOIN.LEFT_OUTER,
+                       on=leases.last_renewed_at > self._expired_before(expiration))
+                 .where(self.revision.id == 1)
+                 .order_by(leases.id))
+        epoch = value = None
+        items = []
+        for epoch, value, *lease in query.tuples():
+            if lease[0] is not None:
+                items.append(tuple(lease))
+        if epoch is None:
+            raise DatabaseError("database: lease_revision is empty; was it migrated?")
+        return _tag(epoch, value, len(items)), items
+
+    def all_rows(self, expiration: int) -> tuple[int, list[Row]]:
+        """(database now, every row) for operators, expired ones included."""
+        (now,) = self.db.execute(self.revision.select(self.now).limit(1)).fetchone()
+        return int(now), self._rows(self._select(expiration).order_by(self.leases.id))
+
+    # -- writes (call inside `write()`; each bumps the revision when it changes the set)
+
+    def insert(self, underlay_ip: str, overlay_subnet: str, overlay_hwaddr: str) -> None:
+        self.leases.insert(underlay_ip=underlay_ip, overlay_subnet=overlay_subnet,
+                           overlay_hwaddr=overlay_hwaddr,
+                           last_renewed_at=self.now).execute()
+        self.bump()
+
+    def delete(self, row: Row) -> bool:
+        """Delete exactly this row as read (same id and timestamp); False if it changed."""
+        count = self.leases.delete().where(
+            (self.leases.id == row.id)
+            & (self.leases.last_renewed_at == row.last_renewed_at)).execute()
+        if count:
+            self.bump()
+        return bool(count)
+
+    def delete_underlay(self, underlay_ip: str) -> bool:
+        count = self.leases.delete().where(self.leases.underlay_ip == underlay_ip).execute()
+        if count:
+            self.bump()
+        return bool(count)
+
+    def touch_active(self, underlay_ip: str, overlay_subnet: str, overlay_hwaddr: str,
+                     expiration: int) -> bool:
+        """Renew the row only if it matches and is still routable (no revision change)."""
+        leases = self.leases
+        with self._writer:
+            count = leases.update(last_renewed_at=self.now).where(
+                (leases.underlay_ip == underlay_ip)
+                & (leases.overlay_subnet == overlay_subnet)
+                & (leases.overlay_hwaddr == overlay_hwaddr)
+                & (leases.last_renewed_at > self._expired_before(expiration))).execute()
+        return bool(count)
+
+    def touch(self, row: Row) -> None:
+        """Renew `row`; bump the revision when that brings an expired row back."""
+        self.leases.update(last_renewed_at=self.now).where(self.leases.id == row.id).execute()
+        if row.expired:
+            self.bump()
+
+
+def _tag(epoch: str, value: int, count: int) -> str:
+    return f'"{epoch}.{value}.{count}"'
+
+
+def new_epoch() -> str:
+    """A fresh identity for a revision row, so tags from a recreated database differ."""
+    return uuid.uuid4().hex
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip() or type(err).__name__
+    return text.splitlines()[0]
+
+
+# Lost races that fail at once and are worth another attempt. Waits that timed
+# out (SQLite "database is locked", MySQL 1205) are not: the wait already happened.
+_RACE_CODES = {1213}  # MySQL: deadlock
+_RACE_STATES = {"40001", "40P01"}  # PostgreSQL: serialization failure, deadlock
+
+
+def _is_lock_conflict(err: Exception) -> bool:
+    cause = err.__cause__ or err.__context__ or err
+    args = getattr(cause, "args", ())
+    if args and args[0] in _RACE_CODES:
+        return True
+    return getattr(cause, "pgcode", None) in _RACE_STATES

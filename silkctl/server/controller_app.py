@@ -1,0 +1,163 @@
+"""The controller's `/leases` routes: decode the request, call the leaser, encode.
+
+Wire format as the reference (SPEC §1.3): bodies are JSON whatever the
+Content-Type says, answers are the lease, `{}` or `{"error": ...}`.
+`GET /leases` carries an ETag and answers 304 to a matching If-None-Match
+after one cheap query; the encoded list is kept per ETag, so unchanged
+lists are not read or encoded again. `GET /leases?all=1` is for operators:
+every row, expired ones too, with `last_renewed_at` and `expired`.
+"""
+
+import json
+import threading
+
+import bottle
+
+from silkctl.client import Lease
+from silkctl.errors import BadRequest
+from silkctl.leaser import Leaser
+from silkctl.server import errors
+
+MAX_BODY = 64 * 1024
+_JSON = "application/json"
+_EMPTY = b"{}"
+_READ_CHUNK = 16 * 1024
+
+
+def _read_body(environ) -> bytes:
+    stream = environ["wsgi.input"]
+    length = environ.get("CONTENT_LENGTH") or ""
+    if length:
+        try:
+            size = int(length)
+        except ValueError:
+            raise BadRequest(f"read-body: bad Content-Length {length!r}") from None
+        if size > MAX_BODY:
+            raise errors.PayloadTooLarge(f"read-body: body over {MAX_BODY} bytes")
+        return stream.read(size) if size > 0 else b""
+    # No length: chunked (the server has already undone the chunking) or empty.
+    if "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return b""
+    parts, total = [], 0
+    while total <= MAX_BODY:
+        part = stream.read(_READ_CHUNK)
+        if not part:
+            break
+        parts.append(part)
+        total += len(part)
+    if total > MAX_BODY:
+        raise errors.PayloadTooLarge(f"read-body: body over {MAX_BODY} bytes")
+    return b"".join(parts)
+
+
+def _json_object(environ) -> dict:
+    body = _read_body(environ)
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise BadRequest(f"unmarshal-request: {err}") from None
+    if not isinstance(data, dict):
+        raise BadRequest("unmarshal-request: body must be a JSON object")
+    return data
+
+
+def _string(data: dict, key: str) -> str:
+    if key not in data:
+        raise BadRequest(f"unmarshal-request: missing key {key!r}")
+    value = data[key]
+    if not isinstance(value, str):
+        raise BadRequest(f"unmarshal-request: {key}: expected a string, got "
+                         f"{json.dumps(value)[:40]}")
+    return value
+
+
+def _flag(data: dict, key: str) -> bool:
+    value = data.get(key)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise BadRequest(f"unmarshal-request: {key}: expected true or false, got "
+                         f"{json.dumps(value)[:40]}")
+    return value
+
+
+def _encode(data) -> bytes:
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+def _matches(if_none_match: str, tag: str) -> bool:
+    if if_none_match.strip() == "*":
+        return True
+    return any(candidate.strip().removeprefix("W/") == tag
+               for candidate in if_none_match.split(","))
+
+
+class ControllerApp:
+    """The `/leases` API over one Leaser, as a Bottle app (`.wsgi`)."""
+
+    def __init__(self, leaser: Leaser):
+        self.leaser = leaser
+        self._listed: tuple[str, bytes] = ("", b"")
+        self._lock = threading.Lock()
+        app = bottle.Bottle()
+        app.config["json.enable"] = False
+        app.route("/leases", "GET", self.list_leases)
+        app.route("/leases/acquire", "PUT", self.acquire)
+        app.route("/leases/renew", "PUT", self.renew)
+        app.route("/leases/release", "PUT", self.release)
+        errors.install(app)
+        errors.tag_loggers("silkctl.leaser", "silkctl.db", "silkctl.server.errors")
+        self.bottle = app
+        self.wsgi = errors.RequestLog(app, "controller")
+
+    # -- routes --------------------------------------------------------------------
+
+    def list_leases(self) -> bytes:
+        bottle.response.content_type = _JSON
+        if bottle.request.query.get("all") in ("1", "true", "yes"):
+            return self._list_all()
+        if_none_match = bottle.request.environ.get("HTTP_IF_NONE_MATCH")
+        tag = self.leaser.routable_tag()
+        if if_none_match and _matches(if_none_match, tag):
+            return bottle.HTTPResponse(status=304, headers={"ETag": tag})
+        cached_tag, body = self._listed
+        if cached_tag != tag:
+            tag, items = self.leaser.routable()
+            body = _encode({"leases": [
+                {"underlay_ip": ip, "overlay_subnet": subnet, "overlay_hardware_addr": mac}
+                for ip, subnet, mac in items]})
+            with self._lock:
+                self._listed = (tag, body)
+        bottle.response.set_header("ETag", tag)
+        return body
+
+    def _list_all(self) -> bytes:
+        now, rows = self.leaser.all_leases()
+        return _encode({"now": now, "lease_expiration_seconds": self.leaser.expiration,
+                        "leases": [{
+                            "underlay_ip": row.underlay_ip,
+                            "overlay_subnet": row.overlay_subnet,
+                            "overlay_hardware_addr": row.overlay_hwaddr,
+                            "last_renewed_at": row.last_renewed_at,
+                            "expired": row.expired} for row in rows]})
+
+    def acquire(self) -> bytes:
+        data = _json_object(bottle.request.environ)
+        lease = self.leaser.acquire(_string(data, "underlay_ip"),
+                                    _flag(data, "single_overlay_ip"))
+        bottle.response.content_type = _JSON
+        return _encode(lease.to_json())
+
+    def renew(self) -> bytes:
+        data = _json_object(bottle.request.environ)
+        lease = Lease(_string(data, "underlay_ip"), _string(data, "overlay_subnet"),
+                      _string(data, "overlay_hardware_addr"))
+        self.leaser.renew(lease)
+        bottle.response.content_type = _JSON
+        return _EMPTY
+
+    def release(self) -> bytes:
+        data = _json_object(bottle.request.environ)
+        self.leaser.release(_string(data, "underlay_ip"))
+        bottle.response.content_type = _JSON
+        return _EMPTY
