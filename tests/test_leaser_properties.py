@@ -2,6 +2,7 @@
 network, and a released or expired subnet can be leased again."""
 
 import ipaddress
+import itertools
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -13,6 +14,7 @@ from silkctl.leaser import Leaser
 from tests.fixtures.db import migrated_store
 
 EXPIRATION = 3600
+_files = itertools.count()
 HOSTS = [f"192.0.2.{n}" for n in range(1, 21)]
 
 
@@ -33,12 +35,12 @@ class LeasingMachine(RuleBasedStateMachine):
         super().__init__()
         self.store = None
 
-    @initialize(pool=pools(), path=st.integers(0, 10**9))
-    def open_store(self, pool, path):
+    @initialize(pool=pools())
+    def open_store(self, pool):
         network, prefix = pool
         self.network = ipaddress.IPv4Network(network)
         self.pool = CidrPool(network, prefix)
-        self.store = migrated_store(f"sqlite:///{self.tmp}/p{path}.db")
+        self.store = migrated_store(f"sqlite:///{self.tmp}/p{next(_files)}.db")
         self.leaser = Leaser(self.store, self.pool, EXPIRATION)
 
     @rule(host=st.sampled_from(HOSTS), single=st.booleans())
