@@ -95,8 +95,8 @@ class ControllerClient:
             return None, etag
         leases = [Lease.from_json(item) for item in data["leases"]]
         # Header names are case-insensitive (Bottle sends "Etag").
-        tag = next((v for k, v in response_headers.items() if k.lower() == "etag"), None)
-        return leases, tag
+        tags = [v for k, v in response_headers.items() if k.lower() == "etag"]
+        return leases, tags[0] if tags else None
 
     def list_raw(self) -> dict:
         """`GET /leases` as the controller sent it (for the operator commands)."""

@@ -233,9 +233,8 @@ def _ipam_conf(call: _Call, subnet: str | None) -> dict:
         section.setdefault("dataDir", os.path.join(conf["dataDir"], "ipam"))
     conf["ipam"] = section
     if conf["cniVersion"] == "1.1.0":
-        conf["cniVersion"] = (
-            "1.0.0"  # IPAM results are the same; older plugins stop at 1.0.0
-        )
+        # IPAM results did not change in 1.1.0, and older plugins stop at 1.0.0.
+        conf["cniVersion"] = "1.0.0"
     return conf
 
 

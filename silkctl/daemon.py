@@ -28,7 +28,7 @@ from silkctl import datastore
 from silkctl.backends.netlink import Netlink
 from silkctl.backends.vxlan import VxlanBackend
 from silkctl.client import ControllerClient, Lease
-from silkctl.errors import ConfigError, KernelError, NonRetriable, SilkError
+from silkctl.errors import ConfigError, NonRetriable, SilkError
 
 log = logging.getLogger(__name__)
 
@@ -47,40 +47,58 @@ class Metrics:
 
     def __init__(self):
         self.registry = CollectorRegistry()
-        self.renew_success = Counter("silkctl_daemon_renew_success", "Lease renewals done.",
-                                     registry=self.registry)
-        self.renew_failure = Counter("silkctl_daemon_renew_failure",
-                                     "Lease renewals that failed.", registry=self.registry)
-        self.converge_success = Counter("silkctl_daemon_converge_success",
-                                        "Convergence cycles that wrote and succeeded.",
-                                        registry=self.registry)
-        self.converge_failure = Counter("silkctl_daemon_converge_failure",
-                                        "Convergence cycles with errors.",
-                                        registry=self.registry)
-        self.leases = Gauge("silkctl_daemon_leases", "Leases in the last listing.",
-                            registry=self.registry)
+        self.renew_success = Counter(
+            "silkctl_daemon_renew_success",
+            "Lease renewals done.",
+            registry=self.registry,
+        )
+        self.renew_failure = Counter(
+            "silkctl_daemon_renew_failure",
+            "Lease renewals that failed.",
+            registry=self.registry,
+        )
+        self.converge_success = Counter(
+            "silkctl_daemon_converge_success",
+            "Convergence cycles that wrote and succeeded.",
+            registry=self.registry,
+        )
+        self.converge_failure = Counter(
+            "silkctl_daemon_converge_failure",
+            "Convergence cycles with errors.",
+            registry=self.registry,
+        )
+        self.leases = Gauge(
+            "silkctl_daemon_leases",
+            "Leases in the last listing.",
+            registry=self.registry,
+        )
 
 
 def check_overlap(nl: Netlink, overlay_network: str, vtep_name: str) -> None:
-    """Refuse an overlay that overlaps any network on this host's links (but the VTEP)."""
+    """Refuse an overlay overlapping any network on this host's links but the VTEP."""
     overlay = ipaddress.IPv4Network(overlay_network, strict=False)
     vtep_index = nl.link_index(vtep_name)
     for address in nl.addresses():
         if address.ifindex == vtep_index:
             continue
-        network = ipaddress.IPv4Network(f"{address.ip}/{address.prefixlen}", strict=False)
+        network = ipaddress.IPv4Network(
+            f"{address.ip}/{address.prefixlen}", strict=False
+        )
         if network.overlaps(overlay):
             link = nl.link(address.ifindex)
             name = link["name"] if link else address.ifindex
-            raise Fatal(f"overlay network {overlay} overlaps {network} on {name}: "
-                        "choose an overlay_network that no network of this host uses")
+            raise Fatal(
+                f"overlay network {overlay} overlaps {network} on {name}: "
+                "choose an overlay_network that no network of this host uses"
+            )
 
 
 class Daemon:
     """One host's lease and data plane. `start()`, then `run()` until `stop()`."""
 
-    def __init__(self, config, client: ControllerClient | None = None,
-                 netns: str | None = None):
+    def __init__(
+        self, config, client: ControllerClient | None = None, netns: str | None = None
+    ):
         self.config = config
         self.client = client
         self.netns = netns
@@ -90,6 +108,7 @@ class Daemon:
         self.backend: VxlanBackend | None = None
         self.endpoint = None
         self.cni_server = None
+        self.plugins = None
         self._stop = threading.Event()
         self._etag: str | None = None
         self._last_renewed = time.monotonic()
@@ -99,8 +118,12 @@ class Daemon:
     def start(self) -> None:
         """Lease, VTEP, local endpoint, CNI service; raises Fatal when impossible."""
         config = self.config
+        # TODO: backends registered through silkctl_register_backends are not
+        # consulted yet, so any encapsulation but the built-in vxlan is refused.
         if config.encapsulation != "vxlan":
-            raise Fatal(f"encapsulation {config.encapsulation!r}: only vxlan is built in")
+            raise Fatal(
+                f"encapsulation {config.encapsulation!r}: only vxlan is built in"
+            )
         if self.client is None:
             try:
                 self.client = ControllerClient.from_config(config)
@@ -112,10 +135,28 @@ class Daemon:
         self.lease = self._obtain_lease()
         self._last_renewed = time.monotonic()
         vtep = self.backend.setup(self.lease)
-        log.info("vtep-ready", extra={"vtep": vtep.name, "address": vtep.address,
-                                      "mtu": vtep.mtu})
+        log.info(
+            "vtep-ready",
+            extra={"vtep": vtep.name, "address": vtep.address, "mtu": vtep.mtu},
+        )
+        self._start_plugins()
         self._start_endpoint()
         self._start_cni_server()
+
+    def _start_plugins(self) -> None:
+        """Load the config's plugin modules and tell every plugin the daemon is up."""
+        from silkctl.plugins.manager import get_manager
+
+        try:
+            self.plugins = get_manager(self.config.plugins)
+            self.plugins.hook.silkctl_daemon_started(config=self.config)
+        except Exception as err:  # noqa: BLE001 - a plugin refusing stops us with its reason
+            raise Fatal(f"start plugins: {err}") from err
+
+    def _stop_plugins(self) -> None:
+        if self.plugins is not None:
+            self.plugins.hook.silkctl_daemon_stopping()
+            self.plugins = None
 
     def _obtain_lease(self) -> Lease:
         found = self.backend.discover()
@@ -126,10 +167,13 @@ class Daemon:
         log.info("lease-discovered", extra=discovered.to_json())
         overlay = ipaddress.IPv4Network(self.config.overlay_network, strict=False)
         if not ipaddress.IPv4Network(subnet).subnet_of(overlay):
-            log.error("lease-not-in-overlay", extra={"overlay_subnet": subnet,
-                                                     "overlay_network": str(overlay)})
+            log.error(
+                "lease-not-in-overlay",
+                extra={"overlay_subnet": subnet, "overlay_network": str(overlay)},
+            )
             self._refuse_with_containers(
-                f"discovered lease {subnet} is not in overlay network {overlay}")
+                f"discovered lease {subnet} is not in overlay network {overlay}"
+            )
             return self._acquire()
         try:
             self.client.renew(discovered)
@@ -147,9 +191,11 @@ class Daemon:
         except SilkError as err:
             raise Fatal(f"{problem}; {err}") from err
         if count:
-            raise Fatal(f"{problem}; the host has {count} containers, so the lease cannot "
-                        "be replaced: remove them (silkctl teardown --drain waits for "
-                        "that) or restore the lease at the controller, then start again")
+            raise Fatal(
+                f"{problem}; the host has {count} containers, so the lease cannot "
+                "be replaced: remove them (silkctl teardown --drain waits for "
+                "that) or restore the lease at the controller, then start again"
+            )
 
     def _acquire(self) -> Lease:
         config = self.config
@@ -163,9 +209,11 @@ class Daemon:
         except ValueError:
             inside = False
         if not inside:
-            raise Fatal(f"acquire subnet lease: the controller gave {lease.overlay_subnet}, "
-                        f"outside overlay_network {overlay}: the controller's network and "
-                        "this daemon's overlay_network differ")
+            raise Fatal(
+                f"acquire subnet lease: the controller gave {lease.overlay_subnet}, "
+                f"outside overlay_network {overlay}: the controller's network and "
+                "this daemon's overlay_network differ"
+            )
         log.info("lease-acquired", extra=lease.to_json())
         return lease
 
@@ -174,20 +222,33 @@ class Daemon:
         from silkctl.server.wsgi import WsgiServer
 
         app = make_daemon_app(self.network_info, self.metrics.registry)
-        server = WsgiServer(app, "127.0.0.1", self.config.health_check_port,
-                            threads=ENDPOINT_THREADS, name="daemon")
+        server = WsgiServer(
+            app,
+            "127.0.0.1",
+            self.config.health_check_port,
+            threads=ENDPOINT_THREADS,
+            name="daemon",
+        )
         try:
             self.endpoint = server.start()
         except OSError as err:
-            raise Fatal(f"listen on 127.0.0.1:{self.config.health_check_port}: "
-                        f"{err.strerror or err}") from err
+            raise Fatal(
+                f"listen on 127.0.0.1:{self.config.health_check_port}: "
+                f"{err.strerror or err}"
+            ) from err
 
     def _start_cni_server(self) -> None:
         from silkctl.cni_service import start_cni_server
 
         lease = self.lease
-        self.cni_server = start_cni_server(
-            self.config, lambda: (lease.overlay_subnet, self.backend.mtu()))
+        try:
+            self.cni_server = start_cni_server(
+                self.config, lambda: (lease.overlay_subnet, self.backend.mtu())
+            )
+        except Exception as err:  # noqa: BLE001 - one line for the operator, not a trace
+            raise Fatal(
+                f"start cni service on {self.config.cni_socket}: {err}"
+            ) from err
 
     def network_info(self) -> dict:
         """What the local endpoint answers: this host's subnet and the VTEP MTU."""
@@ -197,6 +258,8 @@ class Daemon:
 
     def run(self) -> None:
         """Renew and poll on their own clocks until `stop()`; raises Fatal."""
+        # TODO: one thread serves both clocks, so a controller that hangs until
+        # client_timeout_seconds also delays kernel drift repair by that long.
         config = self.config
         next_renew = time.monotonic() + config.renew_interval_seconds
         next_poll = time.monotonic()
@@ -217,17 +280,23 @@ class Daemon:
             self.client.renew(self.lease)
         except NonRetriable as err:
             self.metrics.renew_failure.inc()
-            raise Fatal(f"this host must be restarted (start the daemon again): "
-                        f"renew lease: {err}") from err
-        except SilkError as err:
+            raise Fatal(
+                f"this host must be restarted (start the daemon again): "
+                f"renew lease: {err}"
+            ) from err
+        except Exception as err:  # noqa: BLE001 - any other failure counts as partition
             self.metrics.renew_failure.inc()
             failing = time.monotonic() - self._last_renewed
             if failing >= self.config.partition_tolerance_seconds:
-                raise Fatal(f"this host must be restarted (start the daemon again): renew "
-                            f"lease: failing for {failing:.0f} s, longer than "
-                            f"partition_tolerance_seconds: {err}") from err
-            log.warning("lease-renew-failed", extra={"error": str(err),
-                                                     "failing_seconds": round(failing, 1)})
+                raise Fatal(
+                    f"this host must be restarted (start the daemon again): renew "
+                    f"lease: failing for {failing:.0f} s, longer than "
+                    f"partition_tolerance_seconds: {err}"
+                ) from err
+            log.warning(
+                "lease-renew-failed",
+                extra={"error": str(err), "failing_seconds": round(failing, 1)},
+            )
             return
         self._last_renewed = time.monotonic()
         self.metrics.renew_success.inc()
@@ -238,7 +307,7 @@ class Daemon:
         leases = None
         try:
             leases, etag = self.client.list_leases(self._etag)
-        except SilkError as err:
+        except Exception as err:  # noqa: BLE001 - listing is retried, never fatal
             log.warning("list-leases-failed", extra={"error": str(err)})
         else:
             self._etag = etag
@@ -249,12 +318,17 @@ class Daemon:
             result = self.backend.converge(leases)
         except Exception as err:  # noqa: BLE001 - convergence retries, it never kills us
             self.metrics.converge_failure.inc()
-            log.error("converge-failed", extra={"error": str(err)},
-                      exc_info=not isinstance(err, KernelError))
+            log.error(
+                "converge-failed",
+                extra={"error": str(err), "kind": type(err).__name__},
+            )
             return
         if result is not None:
-            counter = self.metrics.converge_failure if result.failed else \
-                self.metrics.converge_success
+            counter = (
+                self.metrics.converge_failure
+                if result.failed
+                else self.metrics.converge_success
+            )
             counter.inc()
 
     def stop(self) -> None:
@@ -263,11 +337,14 @@ class Daemon:
 
     def close(self) -> None:
         """Release what start() opened; the lease and the data plane stay."""
-        for closer in (self.cni_server and self.cni_server.close,
-                       self.endpoint and self.endpoint.stop,
-                       self.backend and self.backend.close,
-                       self.nl and self.nl.close,
-                       self.client and self.client.close):
+        for closer in (
+            self.cni_server and self.cni_server.close,
+            self._stop_plugins,
+            self.endpoint and self.endpoint.stop,
+            self.backend and self.backend.close,
+            self.nl and self.nl.close,
+            self.client and self.client.close,
+        ):
             if closer:
                 try:
                     closer()
@@ -285,7 +362,7 @@ def container_count(path: str) -> int:
 
 
 def run_daemon(config_file: str | None, overrides: dict) -> None:
-    """`silkctl serve daemon`: load the config, start, loop until SIGTERM or a fatal error."""
+    """`silkctl serve daemon`: load the config, start, loop until SIGTERM or fatal."""
     from silkctl import logsetup
     from silkctl.config import DaemonConfig
 
@@ -296,12 +373,19 @@ def run_daemon(config_file: str | None, overrides: dict) -> None:
     if logging.getLogger("silkctl").level == logging.INFO:
         logsetup.set_level(config.log_level)
     daemon = Daemon(config)
-    previous = {sig: signal.signal(sig, lambda *_: daemon.stop())
-                for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {
+        sig: signal.signal(sig, lambda *_: daemon.stop())
+        for sig in (signal.SIGTERM, signal.SIGINT)
+    }
     try:
         daemon.start()
-        log.info("daemon-running", extra={"overlay_subnet": daemon.lease.overlay_subnet,
-                                          "port": config.health_check_port})
+        log.info(
+            "daemon-running",
+            extra={
+                "overlay_subnet": daemon.lease.overlay_subnet,
+                "port": config.health_check_port,
+            },
+        )
         daemon.run()
     finally:
         daemon.close()
@@ -310,8 +394,9 @@ def run_daemon(config_file: str | None, overrides: dict) -> None:
     log.info("daemon-stopped")
 
 
-def teardown_host(config, drain_timeout: float | None = None,
-                  netns: str | None = None) -> list[str]:
+def teardown_host(
+    config, drain_timeout: float | None = None, netns: str | None = None
+) -> list[str]:
     """Release the lease and delete the VTEP; returns what was done.
 
     With `drain_timeout`, first wait until the host has no containers;
@@ -352,7 +437,11 @@ def _drain(path: str, timeout: float) -> None:
             return
         left = deadline - time.monotonic()
         if left <= 0:
-            raise SilkError(f"drain: {count} containers still on this host after "
-                            f"{timeout:g} s; the lease and the VTEP are left in place")
-        log.info("drain-waiting", extra={"containers": count, "seconds_left": round(left)})
+            raise SilkError(
+                f"drain: {count} containers still on this host after "
+                f"{timeout:g} s; the lease and the VTEP are left in place"
+            )
+        log.info(
+            "drain-waiting", extra={"containers": count, "seconds_left": round(left)}
+        )
         time.sleep(min(DRAIN_POLL_SECONDS, left))

@@ -17,13 +17,16 @@ the database server's clock; `lease_revision`, one row whose `value` is
 bumped in the same transaction as every change to the set of routable
 leases, so that (epoch, value, count of routable rows) names that set.
 
-Every thread of the server keeps its own connection. Any database failure
-discards the thread's connection, so the next request reconnects; that is
+Every thread of the server keeps its own connection to PostgreSQL or MySQL;
+with SQLite the threads share one connection and take turns. Any database
+failure discards the connection, so the next request reconnects; that is
 how the controller rides out a database restart.
 """
 
+import itertools
 import logging
 import os
+import re
 import threading
 import time
 import uuid
@@ -94,6 +97,11 @@ class _Sqlite(_Timed, peewee.SqliteDatabase):
 class _Postgres(_Timed, peewee.PostgresqlDatabase):
     kind = "postgres"
 
+    def _connect(self):
+        conn = super()._connect()
+        conn.prepared = set()  # names of the statements prepared on it (see _Prepared)
+        return conn
+
 
 class _MySQL(_Timed, peewee.MySQLDatabase):
     kind = "mysql"
@@ -123,17 +131,37 @@ def _sqlite(path: str, timeout: float) -> peewee.Database:
         os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
     except OSError as err:
         raise ConfigError(f"database: create directory for {path}: {err.strerror}") from err
-    return _Sqlite(path, timeout=timeout, lock_type="IMMEDIATE", pragmas={
-        "journal_mode": "wal",
-        "synchronous": "normal",
-        "busy_timeout": int(timeout * 1000),
-    })
+    # One connection for the whole process (see LeaseStore): one page cache that
+    # no other connection of ours invalidates on every write.
+    return _Sqlite(path, timeout=timeout, lock_type="IMMEDIATE", thread_safe=False,
+                   check_same_thread=False, pragmas={
+                       "journal_mode": "wal",
+                       "synchronous": "normal",
+                       "busy_timeout": int(timeout * 1000),
+                       "cache_size": -16384,
+                       "mmap_size": 64 << 20,
+                   })
+
+
+def _pg_connection_class():
+    import psycopg2.extensions
+
+    class PgConnection(psycopg2.extensions.connection):
+        """A psycopg2 connection that can carry the names it has prepared."""
+
+    return PgConnection
+
+
+_PgConnection = _pg_connection_class()
 
 
 def _postgres(name, user, password, host, port, options, timeout) -> peewee.Database:
     kwargs = {"user": user or None, "password": password or None, "host": host or None,
               "port": port or None, "connect_timeout": max(1, int(timeout)),
-              "application_name": "silkctl-controller"}
+              "application_name": "silkctl-controller",
+              # Renewals commit without waiting for the WAL flush (see LeaseStore.write).
+              "options": "-c synchronous_commit=off",
+              "connection_factory": _PgConnection}
     kwargs.update(options)
     return _Postgres(name, **{k: v for k, v in kwargs.items() if v is not None})
 
@@ -243,23 +271,121 @@ def open_database(spec: str | dict, timeout: float = DEFAULT_TIMEOUT) -> peewee.
 
 # -- the queries ---------------------------------------------------------------
 
+class _Slot:
+    """A named placeholder in a query rendered once by `_Prepared`."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+
+class _Prepared:
+    """A query rendered to SQL once and run with fresh values for its `_Slot`s.
+
+    Building SQL through peewee costs more than running it on the hot paths
+    (renew, the ETag), so every query of the store is rendered at start-up.
+    On PostgreSQL each is also a server-side prepared statement, prepared
+    once per connection, which spares the server parsing and planning it.
+    """
+
+    _names = itertools.count(1)
+
+    def __init__(self, database: peewee.Database, query):
+        self.database = database
+        self.sql, self.params = database.get_sql_context().sql(query).query()
+        self.name = None
+        if database.kind == "postgres":
+            self.name = f"silkctl_{next(self._names)}"
+            numbered = iter(range(1, len(self.params) + 1))
+            body = re.sub(r"%s", lambda _: f"${next(numbered)}", self.sql)
+            self.prepare_sql = f"PREPARE {self.name} AS {body}"
+            args = ", ".join(["%s"] * len(self.params))
+            self.execute_sql = f"EXECUTE {self.name}({args})" if args else \
+                f"EXECUTE {self.name}"
+
+    def __call__(self, **values):
+        params = [values[p.name] if isinstance(p, _Slot) else p for p in self.params]
+        if self.name is None:
+            return self.database.execute_sql(self.sql, params)
+        prepared = self.database.connection().prepared
+        if self.name not in prepared:
+            self.database.execute_sql(self.prepare_sql)
+            prepared.add(self.name)
+        return self.database.execute_sql(self.execute_sql, params)
+
+    def rowcount(self, **values) -> int:
+        return self(**values).rowcount
+
+
 class LeaseStore:
-    """The SQL behind lease policy, on one database; safe to share between threads."""
+    """The SQL behind lease policy, on one database; safe to share between threads.
+
+    `expiration` arguments are the lease expiry in seconds: a row is routable
+    while `last_renewed_at > now - expiration` by the database's clock.
+    """
 
     def __init__(self, database: peewee.Database, max_lifetime: float = 0):
         self.db = database
         self.kind = database.kind
         self.max_lifetime = max_lifetime
-        self.now = SQL(_NOW_SQL[self.kind])
-        self.leases = Table(LEASES, ("id", "underlay_ip", "overlay_subnet",
-                                     "overlay_hwaddr", "last_renewed_at"),
-                            _database=database)
-        self.revision = Table(REVISION, ("id", "epoch", "value"), _database=database)
-        # SQLite has one writer at a time: queue this process's writers here, in
-        # order, rather than all in SQLite's busy handler, which can starve some.
-        self._writer = threading.RLock() if self.kind == "sqlite" else nullcontext()
-        self._columns = (self.leases.id, self.leases.underlay_ip, self.leases.overlay_subnet,
-                         self.leases.overlay_hwaddr, self.leases.last_renewed_at)
+        # SQLite: one connection shared by all threads, one unit of work at a time
+        # (SQLite has one writer anyway). Others: a connection per thread.
+        self._serial = threading.RLock() if self.kind == "sqlite" else nullcontext()
+        self._prepare(database)
+
+    def _prepare(self, database) -> None:
+        leases = Table(LEASES, ("id", "underlay_ip", "overlay_subnet", "overlay_hwaddr",
+                                "last_renewed_at"), _database=database)
+        revision = Table(REVISION, ("id", "epoch", "value"), _database=database)
+        now = SQL(_NOW_SQL[self.kind])
+        cutoff = now - _Slot("expiration")
+        single = leases.overlay_subnet ** SINGLE_PATTERN
+        row = (leases.id, leases.underlay_ip, leases.overlay_subnet, leases.overlay_hwaddr,
+               leases.last_renewed_at, leases.last_renewed_at <= cutoff)
+        gone = leases.alias("gone")
+        expired_count = gone.select(peewee.fn.COUNT(SQL("*"))).where(
+            gone.last_renewed_at <= cutoff)
+
+        def prepared(query):
+            return _Prepared(database, query)
+
+        self._get = prepared(leases.select(*row).where(
+            leases.underlay_ip == _Slot("underlay_ip")))
+        self._all = prepared(leases.select(*row).order_by(leases.id))
+        self._now = prepared(revision.select(now).where(revision.id == 1))
+        self._taken = {kind: prepared(leases.select(leases.overlay_subnet).where(where))
+                       for kind, where in ((True, single), (False, ~single))}
+        self._oldest_expired = {
+            kind: prepared(leases.select(*row)
+                           .where(where & (leases.last_renewed_at <= cutoff))
+                           .order_by(leases.last_renewed_at, leases.id).limit(1))
+            for kind, where in ((True, single), (False, ~single))}
+        self._tag = prepared(revision.select(revision.epoch, revision.value, expired_count)
+                             .where(revision.id == 1))
+        self._routable = prepared(
+            revision.select(revision.epoch, revision.value, expired_count,
+                            leases.underlay_ip, leases.overlay_subnet, leases.overlay_hwaddr)
+            .join(leases, peewee.JOIN.LEFT_OUTER, on=leases.last_renewed_at > cutoff)
+            .where(revision.id == 1).order_by(leases.id))
+        self._bump = prepared(revision.update(value=revision.value + 1)
+                              .where(revision.id == 1))
+        self._insert = prepared(leases.insert(
+            underlay_ip=_Slot("underlay_ip"), overlay_subnet=_Slot("overlay_subnet"),
+            overlay_hwaddr=_Slot("overlay_hwaddr"), last_renewed_at=now))
+        self._delete = prepared(leases.delete().where(
+            (leases.id == _Slot("id")) & (leases.last_renewed_at == _Slot("renewed"))))
+        self._delete_underlay = prepared(leases.delete().where(
+            leases.underlay_ip == _Slot("underlay_ip")))
+        self._touch_active = prepared(leases.update(last_renewed_at=now).where(
+            (leases.underlay_ip == _Slot("underlay_ip"))
+            & (leases.overlay_subnet == _Slot("overlay_subnet"))
+            & (leases.overlay_hwaddr == _Slot("overlay_hwaddr"))
+            & (leases.last_renewed_at > cutoff)))
+        self._revive = prepared(leases.update(last_renewed_at=now).where(
+            (leases.id == _Slot("id")) & (leases.last_renewed_at <= cutoff)))
+        self._touch = prepared(leases.update(last_renewed_at=now).where(
+            leases.id == _Slot("id")))
 
     @classmethod
     def open(cls, spec: str | dict, *, timeout: float = DEFAULT_TIMEOUT,
@@ -272,22 +398,23 @@ class LeaseStore:
     def session(self):
         """Wrap one unit of work: database failures become `DatabaseError` and drop
         this thread's connection; lost races become `WriteConflict`."""
-        if self.max_lifetime > 0 and not self.db.is_closed() \
-                and self.db.connection_age() > self.max_lifetime:
-            self.discard()
-        try:
-            yield self
-        except peewee.IntegrityError as err:
-            raise UniqueViolation(_first_line(err)) from err
-        except (peewee.OperationalError, peewee.InternalError) as err:
-            if _is_lock_conflict(err):
-                raise WriteConflict(_first_line(err)) from err
-            self.discard()
-            raise DatabaseError(f"database: {_first_line(err)}") from err
-        except (peewee.PeeweeException, peewee.DatabaseError, peewee.InterfaceError,
-                OSError) as err:
-            self.discard()
-            raise DatabaseError(f"database: {_first_line(err)}") from err
+        with self._serial:
+            if self.max_lifetime > 0 and not self.db.is_closed() \
+                    and self.db.connection_age() > self.max_lifetime:
+                self.discard()
+            try:
+                yield self
+            except peewee.IntegrityError as err:
+                raise UniqueViolation(_first_line(err)) from err
+            except (peewee.OperationalError, peewee.InternalError) as err:
+                if _is_lock_conflict(err):
+                    raise WriteConflict(_first_line(err)) from err
+                self.discard()
+                raise DatabaseError(f"database: {_first_line(err)}") from err
+            except (peewee.PeeweeException, peewee.DatabaseError, peewee.InterfaceError,
+                    OSError) as err:
+                self.discard()
+                raise DatabaseError(f"database: {_first_line(err)}") from err
 
     def discard(self) -> None:
         """Drop this thread's connection without asking the (maybe gone) server."""
@@ -311,125 +438,98 @@ class LeaseStore:
 
     @contextmanager
     def write(self):
-        """A write transaction (BEGIN IMMEDIATE on SQLite, so writers queue)."""
-        with self._writer, self.db.atomic():
-            yield
+        """A write transaction that changes the set of leases, durably committed.
 
-    def bump(self) -> None:
-        """Mark the routable set as changed; call inside the changing transaction."""
-        self.revision.update(value=self.revision.value + 1).where(
-            self.revision.id == 1).execute()
+        BEGIN IMMEDIATE on SQLite, so writers queue. On PostgreSQL the session
+        commits asynchronously, which only the renew fast path relies on: a
+        renewal lost in a database crash is redone by the next one, and renew
+        re-inserts a missing lease. Everything here waits for the flush.
+        """
+        with self.db.atomic():
+            if self.kind == "postgres":
+                self.db.execute_sql("SET LOCAL synchronous_commit = on")
+            yield
 
     # -- reads -----------------------------------------------------------------
 
-    def _rows(self, query) -> list[Row]:
-        return [Row(*values[:5], bool(values[5])) for values in query.tuples()]
-
-    def _select(self, expiration: int):
-        expired = self.leases.last_renewed_at <= self._expired_before(expiration)
-        return self.leases.select(*self._columns, expired)
-
     def get(self, underlay_ip: str, expiration: int) -> Row | None:
-        rows = self._rows(self._select(expiration)
-                          .where(self.leases.underlay_ip == underlay_ip))
-        return rows[0] if rows else None
-
-    def _kind(self, single: bool):
-        subnet = self.leases.overlay_subnet
-        return subnet ** SINGLE_PATTERN if single else ~(subnet ** SINGLE_PATTERN)
+        found = self._get(underlay_ip=underlay_ip, expiration=expiration).fetchone()
+        return _row(found) if found else None
 
     def taken(self, single: bool) -> set[str]:
         """Subnets of every row of the kind (block or /32), whatever the network."""
-        query = self.leases.select(self.leases.overlay_subnet).where(self._kind(single))
-        return {subnet for (subnet,) in query.tuples()}
-
-    def _expired_before(self, expiration: int):
-        return self.now - expiration
+        return {subnet for (subnet,) in self._taken[single]().fetchall()}
 
     def oldest_expired(self, single: bool, expiration: int) -> Row | None:
-        query = (self._select(expiration)
-                 .where(self._kind(single) & (self.leases.last_renewed_at
-                                              <= self._expired_before(expiration)))
-                 .order_by(self.leases.last_renewed_at, self.leases.id).limit(1))
-        rows = self._rows(query)
-        return rows[0] if rows else None
+        found = self._oldest_expired[single](expiration=expiration).fetchone()
+        return _row(found) if found else None
 
     def routable_tag(self, expiration: int) -> str:
-        """The ETag of the routable set, from the revision row and an index count."""
-        count = (self.leases.select(peewee.fn.COUNT(SQL("*")))
-                 .where(self.leases.last_renewed_at > self._expired_before(expiration)))
-        query = self.revision.select(self.revision.epoch, self.revision.value,
-                                     count).where(self.revision.id == 1)
-        row = query.tuples().first()
-        if row is None:
+        """The ETag of the routable set: the revision row and the number of expired
+        rows (an index range over expired rows only; routable rows are not read)."""
+        found = self._tag(expiration=expiration).fetchone()
+        if found is None:
             raise DatabaseError("database: lease_revision is empty; was it migrated?")
-        return _tag(*row)
+        return _tag(*found)
 
     def routable(self, expiration: int) -> tuple[str, list[tuple[str, str, str]]]:
         """(ETag, [(underlay_ip, overlay_subnet, overlay_hwaddr)]) of the routable
         leases, read in one statement so that tag and rows agree."""
-        leases = self.leases
-        query = (self.revision
-                 .select(self.revision.epoch, self.revision.value, leases.underlay_ip,
-                         leases.overlay_subnet, leases.overlay_hwaddr)
-                 .join(leases, peewee.JOIN.LEFT_OUTER,
-                       on=leases.last_renewed_at > self._expired_before(expiration))
-                 .where(self.revision.id == 1)
-                 .order_by(leases.id))
-        epoch = value = None
-        items = []
-        for epoch, value, *lease in query.tuples():
-            if lease[0] is not None:
-                items.append(tuple(lease))
-        if epoch is None:
+        rows = self._routable(expiration=expiration).fetchall()
+        if not rows:
             raise DatabaseError("database: lease_revision is empty; was it migrated?")
-        return _tag(epoch, value, len(items)), items
+        items = [tuple(row[3:]) for row in rows if row[3] is not None]
+        return _tag(*rows[0][:3]), items
 
     def all_rows(self, expiration: int) -> tuple[int, list[Row]]:
         """(database now, every row) for operators, expired ones included."""
-        (now,) = self.db.execute(self.revision.select(self.now).limit(1)).fetchone()
-        return int(now), self._rows(self._select(expiration).order_by(self.leases.id))
+        (now,) = self._now().fetchone()
+        return int(now), [_row(found) for found in
+                          self._all(expiration=expiration).fetchall()]
 
-    # -- writes (call inside `write()`; each bumps the revision when it changes the set)
+    # -- writes (inside `write()`; each bumps the revision when it changes the set) --
+
+    def bump(self) -> None:
+        """Mark the routable set as changed; call inside the changing transaction."""
+        self._bump()
 
     def insert(self, underlay_ip: str, overlay_subnet: str, overlay_hwaddr: str) -> None:
-        self.leases.insert(underlay_ip=underlay_ip, overlay_subnet=overlay_subnet,
-                           overlay_hwaddr=overlay_hwaddr,
-                           last_renewed_at=self.now).execute()
+        self._insert(underlay_ip=underlay_ip, overlay_subnet=overlay_subnet,
+                     overlay_hwaddr=overlay_hwaddr)
         self.bump()
 
     def delete(self, row: Row) -> bool:
         """Delete exactly this row as read (same id and timestamp); False if it changed."""
-        count = self.leases.delete().where(
-            (self.leases.id == row.id)
-            & (self.leases.last_renewed_at == row.last_renewed_at)).execute()
-        if count:
+        deleted = self._delete.rowcount(id=row.id, renewed=row.last_renewed_at)
+        if deleted:
             self.bump()
-        return bool(count)
+        return bool(deleted)
 
     def delete_underlay(self, underlay_ip: str) -> bool:
-        count = self.leases.delete().where(self.leases.underlay_ip == underlay_ip).execute()
-        if count:
+        deleted = self._delete_underlay.rowcount(underlay_ip=underlay_ip)
+        if deleted:
             self.bump()
-        return bool(count)
+        return bool(deleted)
 
     def touch_active(self, underlay_ip: str, overlay_subnet: str, overlay_hwaddr: str,
                      expiration: int) -> bool:
         """Renew the row only if it matches and is still routable (no revision change)."""
-        leases = self.leases
-        with self._writer:
-            count = leases.update(last_renewed_at=self.now).where(
-                (leases.underlay_ip == underlay_ip)
-                & (leases.overlay_subnet == overlay_subnet)
-                & (leases.overlay_hwaddr == overlay_hwaddr)
-                & (leases.last_renewed_at > self._expired_before(expiration))).execute()
-        return bool(count)
+        return bool(self._touch_active.rowcount(
+            underlay_ip=underlay_ip, overlay_subnet=overlay_subnet,
+            overlay_hwaddr=overlay_hwaddr, expiration=expiration))
 
-    def touch(self, row: Row) -> None:
-        """Renew `row`; bump the revision when that brings an expired row back."""
-        self.leases.update(last_renewed_at=self.now).where(self.leases.id == row.id).execute()
-        if row.expired:
+    def touch(self, row: Row, expiration: int) -> bool:
+        """Renew `row`; bump the revision when that brings it back from expiry.
+        Returns True when it was revived."""
+        if self._revive.rowcount(id=row.id, expiration=expiration):
             self.bump()
+            return True
+        self._touch(id=row.id)
+        return False
+
+
+def _row(values) -> Row:
+    return Row(*values[:5], bool(values[5]))
 
 
 def _tag(epoch: str, value: int, count: int) -> str:

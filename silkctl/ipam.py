@@ -35,11 +35,10 @@ PLUGIN_TIMEOUT_SECONDS = 60
 
 
 class IpamError(SilkError):
-    """Reserving or releasing an address failed; `code` is the CNI code to report."""
+    """Reserving or releasing an address failed; `details` says what the plugin said."""
 
-    def __init__(self, message: str, code: int = 100, details: str = ""):
+    def __init__(self, message: str, details: str = ""):
         super().__init__(message)
-        self.code = code
         self.details = details
 
 

@@ -10,11 +10,10 @@ Expired leases are hidden from the routable list but stay until reclaimed.
 Time always comes from the database server's clock.
 """
 
+import functools
 import ipaddress
 import logging
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from silkctl.cidr_pool import CidrPool
 from silkctl.client import Lease
@@ -44,8 +43,10 @@ def _kind(value) -> str:
     return "null" if value is None else type(value).__name__
 
 
+@functools.lru_cache(maxsize=16384)
 def _check_lease(lease: Lease) -> Lease:
-    """A lease as renew accepts it, normalised; NonRetriable (409) when invalid."""
+    """A lease as renew accepts it, normalised; NonRetriable (409) when invalid.
+    Cached: every host renews the same lease over and over."""
     try:
         underlay = str(ipaddress.IPv4Address(lease.underlay_ip))
     except ValueError:
@@ -78,11 +79,6 @@ class Leaser:
         self.pool = pool
         self.expiration = expiration_seconds
 
-    @contextmanager
-    def _session(self) -> Iterator[LeaseStore]:
-        with self.store.session() as store:
-            yield store
-
     # -- acquire ---------------------------------------------------------------
 
     def acquire(self, underlay_ip: str, single: bool = False) -> Lease:
@@ -91,7 +87,7 @@ class Leaser:
         last_error: Exception | None = None
         for attempt in range(1, ACQUIRE_ATTEMPTS + 1):
             try:
-                with self._session() as store:
+                with self.store.session() as store:
                     lease = self._existing(store, underlay_ip)
                     if lease is None:
                         lease = self._try_new(store, underlay_ip, single)
@@ -144,10 +140,11 @@ class Leaser:
     def renew(self, lease: Lease) -> None:
         """Keep `lease` routable; insert it when unknown; 409 when it differs (SPEC §1.7)."""
         lease = _check_lease(lease)
-        with self._session() as store:
+        with self.store.session() as store:
             if store.touch_active(lease.underlay_ip, lease.overlay_subnet,
                                   lease.overlay_hardware_addr, self.expiration):
-                log.debug("lease-renewed", extra=lease.to_json())
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug("lease-renewed", extra=lease.to_json())
                 return
         try:
             self._write(self._renew_slow, lease)
@@ -158,7 +155,7 @@ class Leaser:
         """Run `step(store, *args)` in a write transaction, again after a lost lock race."""
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
-                with self._session() as store, store.write():
+                with self.store.session() as store, store.write():
                     return step(store, *args)
             except UniqueViolation:
                 raise
@@ -174,8 +171,8 @@ class Leaser:
             return
         if _lease(row) != lease:
             raise NonRetriable("renew-subnet-lease: lease mismatch")
-        store.touch(row)
-        log.info("lease-revived" if row.expired else "lease-renewed", extra=lease.to_json())
+        revived = store.touch(row, self.expiration)
+        log.info("lease-revived" if revived else "lease-renewed", extra=lease.to_json())
 
     def release(self, underlay_ip: str) -> None:
         """Forget the host's lease; releasing an unknown host is not an error."""
@@ -189,20 +186,20 @@ class Leaser:
 
     def routable_tag(self) -> str:
         """The ETag of the routable set, without reading lease rows."""
-        with self._session() as store:
+        with self.store.session() as store:
             return store.routable_tag(self.expiration)
 
     def routable(self) -> tuple[str, list[tuple[str, str, str]]]:
         """(ETag, routable leases as (underlay_ip, overlay_subnet, overlay_hwaddr))."""
-        with self._session() as store:
+        with self.store.session() as store:
             return store.routable(self.expiration)
 
     def all_leases(self) -> tuple[int, list[Row]]:
         """(database now, every row including expired ones), for operators."""
-        with self._session() as store:
+        with self.store.session() as store:
             return store.all_rows(self.expiration)
 
     def find(self, underlay_ip: str) -> Row | None:
         underlay_ip = parse_underlay_ip(underlay_ip)
-        with self._session() as store:
+        with self.store.session() as store:
             return store.get(underlay_ip, self.expiration)

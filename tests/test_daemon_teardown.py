@@ -32,8 +32,9 @@ def stopped_host(underlay, start_daemon, containers: int = 0):
     return host, daemon.config_path, daemon.config
 
 
-def test_teardown_releases_the_lease_and_deletes_the_vtep(underlay, controller,
-                                                          start_daemon):
+def test_teardown_releases_the_lease_and_deletes_the_vtep(
+    underlay, controller, start_daemon
+):
     host, path, _ = stopped_host(underlay, start_daemon)
     assert listed(controller, host.underlay_ip)
 
@@ -46,7 +47,8 @@ def test_teardown_releases_the_lease_and_deletes_the_vtep(underlay, controller,
 
 
 def test_teardown_deletes_the_vtep_and_exits_1_when_the_release_fails(
-        underlay, controller, start_daemon):
+    underlay, controller, start_daemon
+):
     host, path, _ = stopped_host(underlay, start_daemon)
     controller.stop()
 
@@ -58,7 +60,8 @@ def test_teardown_deletes_the_vtep_and_exits_1_when_the_release_fails(
 
 
 def test_teardown_reports_both_failures_when_release_and_delete_fail(
-        underlay, controller, start_daemon):
+    underlay, controller, start_daemon
+):
     host, path, _ = stopped_host(underlay, start_daemon)
     controller.stop()
     netns.run(host.netns, ["ip", "link", "del", VTEP])
@@ -71,12 +74,14 @@ def test_teardown_reports_both_failures_when_release_and_delete_fail(
     assert "; delete vtep silk-vtep: no such device" in last
 
 
-def test_teardown_drain_changes_nothing_when_containers_remain(underlay, controller,
-                                                               start_daemon):
+def test_teardown_drain_changes_nothing_when_containers_remain(
+    underlay, controller, start_daemon
+):
     host, path, _ = stopped_host(underlay, start_daemon, containers=1)
 
-    result = silkctl_in(host.netns, "teardown", "--config", str(path), "--drain",
-                        "--timeout", "0.5")
+    result = silkctl_in(
+        host.netns, "teardown", "--config", str(path), "--drain", "--timeout", "0.5"
+    )
 
     assert result.returncode == 1
     assert "1 containers still on this host" in last_line(result.stderr)
@@ -84,12 +89,28 @@ def test_teardown_drain_changes_nothing_when_containers_remain(underlay, control
     assert listed(controller, host.underlay_ip)
 
 
-def test_teardown_drain_proceeds_when_the_last_container_leaves(underlay, controller,
-                                                                start_daemon):
+def test_teardown_drain_proceeds_when_the_last_container_leaves(
+    underlay, controller, start_daemon
+):
     host, path, config = stopped_host(underlay, start_daemon, containers=1)
-    proc = subprocess.Popen(netns.command(host.netns, [
-        SILKCTL, "-v", "teardown", "--config", str(path), "--drain", "--timeout", "30"]),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        netns.command(
+            host.netns,
+            [
+                SILKCTL,
+                "-v",
+                "teardown",
+                "--config",
+                str(path),
+                "--drain",
+                "--timeout",
+                "30",
+            ],
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         # Its first look at the datastore finds the container and waits.
         line = proc.stderr.readline()

@@ -46,7 +46,7 @@ def test_migrate_upgrades_an_m001_schema_in_place_keeping_rows(bare_store):
         tag, _ = bare_store.routable(10**10)
         rows = bare_store.all_rows(60)[1]
     assert [row.underlay_ip for row in rows] == ["10.0.0.1"]
-    assert tag.endswith('.0.1"')
+    assert tag.endswith('.0.0"')  # revision 0, no expired row
     index_columns = {tuple(index.columns) for index in database.get_indexes("leases")}
     assert ("last_renewed_at",) in index_columns
 

@@ -95,9 +95,14 @@ class DesiredState:
     def in_overlay(self, ip: str | None) -> bool:
         if not ip:
             return False
-        return _U32.unpack(socket.inet_aton(ip))[0] & self.overlay_mask == self.overlay_base
+        return (
+            _U32.unpack(socket.inet_aton(ip))[0] & self.overlay_mask
+            == self.overlay_base
+        )
 
-    def update(self, leases: Iterable[Lease]) -> tuple[list[PeerEntries], list[PeerEntries]]:
+    def update(
+        self, leases: Iterable[Lease]
+    ) -> tuple[list[PeerEntries], list[PeerEntries]]:
         """Become the state for `leases`, touching only the leases that came or went.
 
         Returns (peers added, peers removed).
@@ -113,8 +118,9 @@ class DesiredState:
             new |= set(clashing)
         # Of two clashing newcomers the lower underlay address wins; a lease
         # already in place is never displaced.
-        ordered = sorted(new, key=lambda lease: (str(lease.underlay_ip),
-                                                 str(lease.overlay_subnet)))
+        ordered = sorted(
+            new, key=lambda lease: (str(lease.underlay_ip), str(lease.overlay_subnet))
+        )
         added = [peer for peer in map(self._add, ordered) if peer is not None]
         return added, removed
 
@@ -123,18 +129,27 @@ class DesiredState:
         if lease.overlay_subnet == self.local_subnet:
             return None
         try:
-            peer = _peer_entries(lease.overlay_subnet, lease.overlay_hardware_addr,
-                                 lease.underlay_ip, self.local_ip)
+            peer = _peer_entries(
+                lease.overlay_subnet,
+                lease.overlay_hardware_addr,
+                lease.underlay_ip,
+                self.local_ip,
+            )
         except (ValueError, TypeError, AttributeError) as err:
             self._invalid[lease] = f"lease of {lease.underlay_ip}: {err}"
             return None
         if peer.ip_int & self.overlay_mask != self.overlay_base:
             self._outside.add(lease)
             return None
-        if (peer.route_key in self.routes or peer.arp.ip in self.arp
-                or peer.fdb.mac in self.fdb):
-            self._invalid[lease] = (f"lease of {lease.underlay_ip}: {peer.subnet} clashes "
-                                    "with another lease's subnet or MAC")
+        if (
+            peer.route_key in self.routes
+            or peer.arp.ip in self.arp
+            or peer.fdb.mac in self.fdb
+        ):
+            self._invalid[lease] = (
+                f"lease of {lease.underlay_ip}: {peer.subnet} clashes "
+                "with another lease's subnet or MAC"
+            )
             return None
         self.peers[lease] = peer
         self.routes[peer.route_key] = peer.route
@@ -148,7 +163,11 @@ class DesiredState:
         self._invalid.pop(lease, None)
         peer = self.peers.pop(lease, None)
         if peer is not None:
-            del self.routes[peer.route_key], self.arp[peer.arp.ip], self.fdb[peer.fdb.mac]
+            del (
+                self.routes[peer.route_key],
+                self.arp[peer.arp.ip],
+                self.fdb[peer.fdb.mac],
+            )
         return peer
 
 
@@ -173,8 +192,10 @@ def _dotted(value: int) -> str:
 
 
 @lru_cache(maxsize=65536)
-def _peer_entries(subnet: str, mac: str, underlay_ip: str, local_ip: str) -> PeerEntries:
-    """The three entries for one remote lease; ValueError when the lease is malformed."""
+def _peer_entries(
+    subnet: str, mac: str, underlay_ip: str, local_ip: str
+) -> PeerEntries:
+    """The three entries for one remote lease; ValueError when it is malformed."""
     base, _, prefix = _network(subnet)
     first = _dotted(base)
     if f"{first}/{prefix}" != subnet:
@@ -185,16 +206,26 @@ def _peer_entries(subnet: str, mac: str, underlay_ip: str, local_ip: str) -> Pee
     try:
         socket.inet_aton(underlay_ip)
     except OSError:
-        raise ValueError(f"underlay_ip {underlay_ip!r} is not an IPv4 address") from None
+        raise ValueError(
+            f"underlay_ip {underlay_ip!r} is not an IPv4 address"
+        ) from None
     if underlay_ip.count(".") != 3:
         raise ValueError(f"underlay_ip {underlay_ip!r} is not an IPv4 address")
     route = Route(subnet, first, local_ip)
-    return PeerEntries(subnet, base, (subnet, 0), route, Neighbour(first, raw_mac),
-                       (raw_mac, underlay_ip), FdbEntry(raw_mac, underlay_ip))
+    return PeerEntries(
+        subnet,
+        base,
+        (subnet, 0),
+        route,
+        Neighbour(first, raw_mac),
+        (raw_mac, underlay_ip),
+        FdbEntry(raw_mac, underlay_ip),
+    )
 
 
-def desired_state(leases: Iterable[Lease], local_lease: Lease,
-                  overlay_network: str) -> DesiredState:
+def desired_state(
+    leases: Iterable[Lease], local_lease: Lease, overlay_network: str
+) -> DesiredState:
     """Route, permanent ARP and permanent FDB entry for every other routable lease.
 
     The local lease is skipped; leases outside the overlay are skipped and
@@ -274,8 +305,11 @@ class Diff:
         return [c for group in self.peers.values() for c in group] + self.stale
 
     def of(self, action: str, table: str | None = None) -> list[Change]:
-        return [c for c in self.changes()
-                if c.action == action and (table is None or c.table == table)]
+        return [
+            c
+            for c in self.changes()
+            if c.action == action and (table is None or c.table == table)
+        ]
 
     @property
     def adds(self) -> list[Change]:
@@ -313,9 +347,12 @@ def diff(desired: DesiredState, actual: KernelState) -> Diff:
 
     routes, arp, fdb = actual.routes, actual.arp, actual.fdb
     for peer in desired.peers.values():
-        if (fdb.get(peer.fdb_key) == peer.fdb and arp.get(peer.arp.ip) == peer.arp
-                and routes.get(peer.route_key) == peer.route
-                and peer.fdb.mac not in others):
+        if (
+            fdb.get(peer.fdb_key) == peer.fdb
+            and arp.get(peer.arp.ip) == peer.arp
+            and routes.get(peer.route_key) == peer.route
+            and peer.fdb.mac not in others
+        ):
             continue
         result.peers.update(_peer_diff(peer, actual, others.get(peer.fdb.mac, [])))
 
@@ -330,23 +367,36 @@ def diff(desired: DesiredState, actual: KernelState) -> Diff:
     return result
 
 
-def diff_peers(desired: DesiredState, actual: KernelState, added: list[PeerEntries],
-               removed: list[PeerEntries]) -> Diff:
+def diff_peers(
+    desired: DesiredState,
+    actual: KernelState,
+    added: list[PeerEntries],
+    removed: list[PeerEntries],
+) -> Diff:
     """`diff` limited to the peers that came and went, for when nothing else moved.
 
     Valid only while `actual` is known to match the previous desired state
     (no change seen in the kernel since the last full diff was applied).
     """
     result = Diff()
+    # A returning host's MAC may still point at its old underlay address.
+    leaving = {
+        p.fdb.mac: actual.fdb[p.fdb_key] for p in removed if p.fdb_key in actual.fdb
+    }
     for peer in added:
-        result.peers.update(_peer_diff(peer, actual, []))
+        before = leaving.get(peer.fdb.mac)
+        others = [before] if before is not None and before.dst != peer.fdb.dst else []
+        result.peers.update(_peer_diff(peer, actual, others))
     for peer in removed:
         route = actual.routes.get(peer.route_key)
         if route is not None and peer.route_key not in desired.routes:
             result.stale.append(Change("route", "delete", route))
         neighbour = actual.arp.get(peer.arp.ip)
-        if neighbour is not None and peer.arp.ip not in desired.arp \
-                and neighbour.state & NUD_PERMANENT:
+        if (
+            neighbour is not None
+            and peer.arp.ip not in desired.arp
+            and neighbour.state & NUD_PERMANENT
+        ):
             result.stale.append(Change("arp", "delete", neighbour))
         entry = actual.fdb.get(peer.fdb_key)
         if entry is not None and peer.fdb.mac not in desired.fdb:
@@ -355,20 +405,24 @@ def diff_peers(desired: DesiredState, actual: KernelState, added: list[PeerEntri
     return result
 
 
-def _peer_diff(peer: PeerEntries, actual: KernelState,
-               other_remotes: list[FdbEntry]) -> dict[str, list[Change]]:
+def _peer_diff(
+    peer: PeerEntries, actual: KernelState, other_remotes: list[FdbEntry]
+) -> dict[str, list[Change]]:
     """One peer's changes in write order: FDB (one remote kept), ARP, route."""
     changes = []
     fdb = actual.fdb.get(peer.fdb_key)
     if fdb is None and other_remotes:
         fdb, other_remotes = other_remotes[0], other_remotes[1:]
     changes += [Change("fdb", "delete", e, None, peer.subnet) for e in other_remotes]
-    for table, want, have in (("fdb", peer.fdb, fdb),
-                              ("arp", peer.arp, actual.arp.get(peer.arp.ip)),
-                              ("route", peer.route, actual.routes.get(peer.route_key))):
+    for table, want, have in (
+        ("fdb", peer.fdb, fdb),
+        ("arp", peer.arp, actual.arp.get(peer.arp.ip)),
+        ("route", peer.route, actual.routes.get(peer.route_key)),
+    ):
         if have != want:
-            changes.append(Change(table, "replace" if have else "add", want, have,
-                                  peer.subnet))
+            changes.append(
+                Change(table, "replace" if have else "add", want, have, peer.subnet)
+            )
     return {peer.subnet: changes} if changes else {}
 
 
@@ -399,7 +453,9 @@ class ApplyResult:
 
 
 def _op(change: Change, ifindex: int) -> Op:
-    return Op("delete" if change.action == "delete" else "replace", change.entry, ifindex)
+    return Op(
+        "delete" if change.action == "delete" else "replace", change.entry, ifindex
+    )
 
 
 def _undo(change: Change, ifindex: int) -> Op | None:
@@ -410,8 +466,9 @@ def _undo(change: Change, ifindex: int) -> Op | None:
     return None
 
 
-def apply(nl: Netlink, ifindex: int, changes: Diff,
-          state: KernelState | None = None) -> ApplyResult:
+def apply(
+    nl: Netlink, ifindex: int, changes: Diff, state: KernelState | None = None
+) -> ApplyResult:
     """Write `changes` (peers in FDB, ARP, route order, then stale deletes).
 
     When a peer's later entry fails, its earlier entries are undone so no
@@ -442,9 +499,18 @@ def apply(nl: Netlink, ifindex: int, changes: Diff,
     verbose = log.isEnabledFor(logging.DEBUG)
     for change in done:
         _count(result, change)
+        if state is not None and change.table == "fdb" and change.old is not None:
+            # A replace moved the MAC's remote: the old (mac, dst) key is gone.
+            state.update("fdb", "delete", change.old)
         if verbose:
-            log.debug("entry-written", extra={"action": change.action, "peer": change.peer,
-                                              "entry": describe(change.entry)})
+            log.debug(
+                "entry-written",
+                extra={
+                    "action": change.action,
+                    "peer": change.peer,
+                    "entry": describe(change.entry),
+                },
+            )
         if state is not None:
             state.update(change.table, _op(change, ifindex).action, change.entry)
     if state is not None:
@@ -461,8 +527,14 @@ def _table_of(entry) -> str:
     return "arp" if isinstance(entry, Neighbour) else "fdb"
 
 
-def _roll_back(nl: Netlink, ifindex: int, changes: Diff, failed_peers: dict[str, str],
-               done: list[Change], result: ApplyResult) -> list[tuple[Change, Op]]:
+def _roll_back(
+    nl: Netlink,
+    ifindex: int,
+    changes: Diff,
+    failed_peers: dict[str, str],
+    done: list[Change],
+    result: ApplyResult,
+) -> list[tuple[Change, Op]]:
     """Undo what succeeded for each failed peer; returns the undos that worked."""
     done_ids = {id(change) for change in done}
     undo: list[tuple[Change, Op]] = []
@@ -476,9 +548,14 @@ def _roll_back(nl: Netlink, ifindex: int, changes: Diff, failed_peers: dict[str,
     worked = []
     for (change, op), (code, reason) in zip(undo, answers, strict=True):
         if code and not (op.action == "delete" and code == errno.ENOENT):
-            log.error("peer-undo-failed", extra={"peer": change.peer,
-                                                 "entry": describe(op.entry),
-                                                 "error": reason})
+            log.error(
+                "peer-undo-failed",
+                extra={
+                    "peer": change.peer,
+                    "entry": describe(op.entry),
+                    "error": reason,
+                },
+            )
             continue
         worked.append((change, op))
     return worked

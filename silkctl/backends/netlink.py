@@ -203,25 +203,32 @@ class Netlink:
             with _step(f"read link {index}"):
                 msg = self._ipr.link("get", index=index)[0]
         except KernelError as err:
-            if isinstance(err.__cause__, NetlinkError) and err.__cause__.code == errno.ENODEV:
+            if (
+                isinstance(err.__cause__, NetlinkError)
+                and err.__cause__.code == errno.ENODEV
+            ):
                 return None
             raise
         return _link_values(msg)
 
-    def links(self) -> list[dict]:
-        """Every link as plain values."""
-        self.messages += 1
-        with _step("list links"):
-            return [_link_values(msg) for msg in self._ipr.link("dump")]
-
-    def create_vxlan(self, name: str, *, vni: int, port: int, local: str,
-                     lower_index: int, mac: str) -> int:
+    def create_vxlan(
+        self, name: str, *, vni: int, port: int, local: str, lower_index: int, mac: str
+    ) -> int:
         """Create a VXLAN-GBP device in one call (learning off, MTU from the kernel)."""
         self.messages += 1
         with _step(f"create vxlan {name}"):
-            self._ipr.link("add", ifname=name, kind="vxlan", address=mac, vxlan_id=vni,
-                           vxlan_local=local, vxlan_port=port, vxlan_link=lower_index,
-                           vxlan_learning=0, vxlan_gbp=True)
+            self._ipr.link(
+                "add",
+                ifname=name,
+                kind="vxlan",
+                address=mac,
+                vxlan_id=vni,
+                vxlan_local=local,
+                vxlan_port=port,
+                vxlan_link=lower_index,
+                vxlan_learning=0,
+                vxlan_gbp=True,
+            )
         index = self.link_index(name)
         if index is None:
             raise KernelError(f"create vxlan {name}: device vanished after creation")
@@ -246,13 +253,22 @@ class Netlink:
         with _step(f"list addresses{f' of link {index}' if index else ''}"):
             msgs = self._ipr.addr("dump", family=socket.AF_INET, **kwargs)
             # IFA_LOCAL is our end of a point-to-point address; IFA_ADDRESS the peer.
-            return [Address(m["index"], m.get_attr("IFA_LOCAL") or m.get_attr("IFA_ADDRESS"),
-                            m["prefixlen"], m["scope"]) for m in msgs]
+            return [
+                Address(
+                    m["index"],
+                    m.get_attr("IFA_LOCAL") or m.get_attr("IFA_ADDRESS"),
+                    m["prefixlen"],
+                    m["scope"],
+                )
+                for m in msgs
+            ]
 
     def add_address(self, index: int, ip: str, prefixlen: int, scope: int) -> None:
         self.messages += 1
         with _step(f"add address {ip}/{prefixlen}"):
-            self._ipr.addr("add", index=index, address=ip, prefixlen=prefixlen, scope=scope)
+            self._ipr.addr(
+                "add", index=index, address=ip, prefixlen=prefixlen, scope=scope
+            )
 
     def delete_address(self, index: int, ip: str, prefixlen: int) -> None:
         self.messages += 1
@@ -277,8 +293,9 @@ class Netlink:
 
     def neighbours(self, ifindex: int) -> list[Neighbour]:
         """ARP entries on `ifindex`."""
-        request = _NDMSG.pack(socket.AF_INET, 0, 0, 0, 0) + _nla(NDA_IFINDEX,
-                                                              _U32.pack(ifindex))
+        request = _NDMSG.pack(socket.AF_INET, 0, 0, 0, 0) + _nla(
+            NDA_IFINDEX, _U32.pack(ifindex)
+        )
         self.messages += 1
         with _step(f"list arp entries of link {ifindex}"):
             msgs = self._raw.dump(RTM_GETNEIGH, request)
@@ -329,8 +346,10 @@ class _RawSocket:
         """All messages of a dump; restarts when the kernel flags it interrupted."""
         for _ in range(DUMP_ATTEMPTS):
             seq = self._next_seq()
-            self.sock.send(_HDR.pack(16 + len(body), msg_type, NLM_F_REQUEST | NLM_F_DUMP,
-                                     seq, 0) + body)
+            self.sock.send(
+                _HDR.pack(16 + len(body), msg_type, NLM_F_REQUEST | NLM_F_DUMP, seq, 0)
+                + body
+            )
             msgs, interrupted = self._read_dump(seq)
             if not interrupted:
                 return msgs
@@ -351,13 +370,13 @@ class _RawSocket:
                     if code:
                         raise OSError(code, reason)
                     continue
-                msgs.append(data[offset:offset + length])
+                msgs.append(data[offset : offset + length])
 
     def batch(self, messages: list[bytes]) -> list[tuple[int, str]]:
         """Send acked requests in chunks; per request (errno, reason)."""
         results: list[tuple[int, str]] = []
         for start in range(0, len(messages), BATCH_SIZE):
-            chunk = messages[start:start + BATCH_SIZE]
+            chunk = messages[start : start + BATCH_SIZE]
             first = self.seq + 1 if self.seq < 0x7FFFFFFF - BATCH_SIZE else 1
             self.seq = first - 1
             packed = bytearray()
@@ -381,8 +400,9 @@ class _RawSocket:
 def _open_socket(netns: str | None) -> socket.socket:
     if netns is None:
         return socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
-    return _pyroute2_netns.create_socket(netns, socket.AF_NETLINK, socket.SOCK_RAW,
-                                         socket.NETLINK_ROUTE, flags=0)
+    return _pyroute2_netns.create_socket(
+        netns, socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE, flags=0
+    )
 
 
 def _walk(data: bytes):
@@ -397,7 +417,7 @@ def _walk(data: bytes):
 
 
 def _error(data: bytes, offset: int, length: int, flags: int) -> tuple[int, str]:
-    """(errno, reason) of an NLMSG_ERROR; the extended-ack text when the kernel sent one."""
+    """(errno, reason) of an NLMSG_ERROR, with the kernel's extended-ack text."""
     code = -_ERR.unpack_from(data, offset + 16)[0]
     if not code:
         return 0, ""
@@ -415,7 +435,7 @@ def _attrs(data: bytes, offset: int, end: int):
         length, attr_type = _NLA.unpack_from(data, offset)
         if length < 4:
             return
-        yield attr_type & 0x3FFF, data[offset + 4:offset + length]
+        yield attr_type & 0x3FFF, data[offset + 4 : offset + length]
         offset += (length + 3) & ~3
 
 
@@ -439,7 +459,9 @@ def parse_route(msg: bytes) -> tuple[Route, int] | None:
     src = socket.inet_ntoa(attrs[RTA_PREFSRC]) if RTA_PREFSRC in attrs else None
     priority = _U32.unpack(attrs[RTA_PRIORITY])[0] if RTA_PRIORITY in attrs else 0
     oif = _U32.unpack(attrs[RTA_OIF])[0] if RTA_OIF in attrs else 0
-    route = Route(f"{dst}/{dst_len}", gateway, src, scope, proto, priority, rtype, table)
+    route = Route(
+        f"{dst}/{dst_len}", gateway, src, scope, proto, priority, rtype, table
+    )
     return route, oif
 
 
@@ -477,7 +499,10 @@ def _nla(attr_type: int, payload: bytes) -> bytes:
 
 
 def _message(msg_type: int, flags: int, body: bytes) -> bytes:
-    return _HDR.pack(16 + len(body), msg_type, flags | NLM_F_REQUEST | NLM_F_ACK, 0, 0) + body
+    return (
+        _HDR.pack(16 + len(body), msg_type, flags | NLM_F_REQUEST | NLM_F_ACK, 0, 0)
+        + body
+    )
 
 
 def _mac_bytes(mac: str) -> bytes:
@@ -490,8 +515,11 @@ def _encode(op: Op) -> bytes:
         raise ValueError(f"unknown netlink action {op.action!r}")
     flags = NLM_F_CREATE | NLM_F_REPLACE if replace else 0
     if isinstance(entry, Route):
-        return _message(RTM_NEWROUTE if replace else RTM_DELROUTE, flags,
-                        _route_body(entry, op.ifindex))
+        return _message(
+            RTM_NEWROUTE if replace else RTM_DELROUTE,
+            flags,
+            _route_body(entry, op.ifindex),
+        )
     if isinstance(entry, Neighbour):
         body = _NDMSG.pack(socket.AF_INET, op.ifindex, entry.state, 0, 0)
         body += _nla(NDA_DST, socket.inet_aton(entry.ip))
@@ -507,8 +535,17 @@ def _encode(op: Op) -> bytes:
 
 def _route_body(route: Route, ifindex: int) -> bytes:
     dst, _, prefix = route.dst.partition("/")
-    body = _RTMSG.pack(socket.AF_INET, int(prefix), 0, 0, route.table & 0xFF, route.proto,
-                       route.scope, route.type, 0)
+    body = _RTMSG.pack(
+        socket.AF_INET,
+        int(prefix),
+        0,
+        0,
+        route.table & 0xFF,
+        route.proto,
+        route.scope,
+        route.type,
+        0,
+    )
     body += _nla(RTA_DST, socket.inet_aton(dst)) + _nla(RTA_OIF, _U32.pack(ifindex))
     body += _nla(RTA_TABLE, _U32.pack(route.table))
     if route.gateway:
@@ -588,16 +625,21 @@ class Monitor:
             except OSError as err:
                 if err.errno == errno.ENOBUFS:
                     raise Monitor.Overflow() from err
-                raise KernelError(f"read netlink notifications: {err.strerror}") from err
+                raise KernelError(
+                    f"read netlink notifications: {err.strerror}"
+                ) from err
             for offset, length, msg_type, _, _ in _walk(data):
-                event = _event(msg_type, data[offset:offset + length])
+                event = _event(msg_type, data[offset : offset + length])
                 if event is not None:
                     events.append(event)
 
 
 def _event(msg_type: int, msg: bytes) -> Event | None:
-    action = "delete" if msg_type in (RTM_DELROUTE, RTM_DELNEIGH, RTM_DELLINK,
-                                      RTM_DELADDR) else "replace"
+    action = (
+        "delete"
+        if msg_type in (RTM_DELROUTE, RTM_DELNEIGH, RTM_DELLINK, RTM_DELADDR)
+        else "replace"
+    )
     if msg_type in (RTM_NEWROUTE, RTM_DELROUTE):
         parsed = parse_route(msg)
         return Event("route", action, parsed[1], parsed[0]) if parsed else None

@@ -68,17 +68,34 @@ class Vtep:
     mtu: int
 
 
-def spec_for(name: str, *, vni: int, port: int, local_ip: str, lower_index: int,
-             lease_subnet: str, lease_mac: str, overlay_network: str) -> VtepSpec:
-    """The VTEP for a lease: its address is the subnet's first IP with the overlay prefix."""
+def spec_for(
+    name: str,
+    *,
+    vni: int,
+    port: int,
+    local_ip: str,
+    lower_index: int,
+    lease_subnet: str,
+    lease_mac: str,
+    overlay_network: str,
+) -> VtepSpec:
+    """The VTEP for a lease: address = the subnet's first IP, overlay prefix."""
     first = ipaddress.IPv4Network(lease_subnet, strict=False).network_address
     overlay = ipaddress.IPv4Network(overlay_network, strict=False)
-    return VtepSpec(name, vni, port, local_ip, lower_index, lease_mac.lower(), str(first),
-                    overlay.prefixlen)
+    return VtepSpec(
+        name,
+        vni,
+        port,
+        local_ip,
+        lower_index,
+        lease_mac.lower(),
+        str(first),
+        overlay.prefixlen,
+    )
 
 
 def underlay_device(nl: Netlink, underlay_ip: str, name: str = "") -> tuple[int, str]:
-    """(index, name) of the device named `name`, else of the one holding `underlay_ip`."""
+    """(index, name) of device `name`, else of the one holding `underlay_ip`."""
     if name:
         index = nl.link_index(name)
         if index is None:
@@ -115,16 +132,30 @@ def ensure(nl: Netlink, spec: VtepSpec) -> Vtep:
         link = nl.link(index)
         differ = differences(spec, link) if link else ["kind"]
         if differ:
-            log.warning("vtep-incompatible", extra={"vtep": spec.name,
-                                                     "differs": ",".join(differ)})
+            log.warning(
+                "vtep-incompatible",
+                extra={"vtep": spec.name, "differs": ",".join(differ)},
+            )
             nl.delete_link(index, spec.name)
             index = None
     if index is None:
-        index = nl.create_vxlan(spec.name, vni=spec.vni, port=spec.port,
-                                local=spec.local_ip, lower_index=spec.lower_index,
-                                mac=spec.mac)
-        log.info("vtep-created", extra={"vtep": spec.name, "mac": spec.mac,
-                                        "vni": spec.vni, "local": spec.local_ip})
+        index = nl.create_vxlan(
+            spec.name,
+            vni=spec.vni,
+            port=spec.port,
+            local=spec.local_ip,
+            lower_index=spec.lower_index,
+            mac=spec.mac,
+        )
+        log.info(
+            "vtep-created",
+            extra={
+                "vtep": spec.name,
+                "mac": spec.mac,
+                "vni": spec.vni,
+                "local": spec.local_ip,
+            },
+        )
     link = nl.link(index)
     if link is None:
         raise KernelError(f"set up vtep {spec.name}: device vanished")
@@ -139,22 +170,29 @@ def ensure(nl: Netlink, spec: VtepSpec) -> Vtep:
 def _ensure_address(nl: Netlink, index: int, spec: VtepSpec) -> None:
     present = False
     for address in nl.addresses(index):
-        if (address.ip, address.prefixlen, address.scope) == (spec.address, spec.prefixlen,
-                                                              RT_SCOPE_LINK):
+        if (address.ip, address.prefixlen, address.scope) == (
+            spec.address,
+            spec.prefixlen,
+            RT_SCOPE_LINK,
+        ):
             present = True
             continue
         nl.delete_address(index, address.ip, address.prefixlen)
-        log.info("vtep-address-removed", extra={"vtep": spec.name,
-                                                "address": f"{address.ip}/"
-                                                           f"{address.prefixlen}"})
+        log.info(
+            "vtep-address-removed",
+            extra={"vtep": spec.name, "address": f"{address.ip}/{address.prefixlen}"},
+        )
     if not present:
         nl.add_address(index, spec.address, spec.prefixlen, RT_SCOPE_LINK)
-        log.info("vtep-address-added", extra={"vtep": spec.name,
-                                              "address": f"{spec.address}/{spec.prefixlen}"})
+        log.info(
+            "vtep-address-added",
+            extra={"vtep": spec.name, "address": f"{spec.address}/{spec.prefixlen}"},
+        )
 
 
-def discover(nl: Netlink, name: str, subnet_prefix_length: int,
-             single_ip: bool = False) -> tuple[str, str] | None:
+def discover(
+    nl: Netlink, name: str, subnet_prefix_length: int, single_ip: bool = False
+) -> tuple[str, str] | None:
     """(overlay subnet, MAC) of the lease an existing VTEP carries; None without one.
 
     The device is the lease's only record on the host: its MAC and the
@@ -179,8 +217,9 @@ def read(nl: Netlink, name: str) -> Vtep | None:
     if link is None:
         return None
     addresses = nl.addresses(index)
-    return Vtep(index, name, link["mac"], addresses[0].ip if addresses else "",
-                link["mtu"])
+    return Vtep(
+        index, name, link["mac"], addresses[0].ip if addresses else "", link["mtu"]
+    )
 
 
 def delete(nl: Netlink, name: str) -> None:
@@ -218,8 +257,12 @@ class VxlanBackend:
 
     def discover(self) -> tuple[str, str] | None:
         """(subnet, MAC) of the lease the existing VTEP carries, or None."""
-        return discover(self.nl, self.config.vtep_name, self.config.subnet_prefix_length,
-                        self.config.single_ip_only)
+        return discover(
+            self.nl,
+            self.config.vtep_name,
+            self.config.subnet_prefix_length,
+            self.config.single_ip_only,
+        )
 
     def setup(self, lease: Lease) -> Vtep:
         """Make the VTEP match `lease` and start watching its tables."""
@@ -235,14 +278,22 @@ class VxlanBackend:
 
     def _ensure_vtep(self) -> Vtep:
         config = self.config
-        lower_index, _ = underlay_device(self.nl, config.underlay_ip,
-                                         config.vxlan_interface_name)
-        return ensure(self.nl, spec_for(
-            config.vtep_name, vni=config.vni, port=config.vtep_port,
-            local_ip=config.underlay_ip, lower_index=lower_index,
-            lease_subnet=self.lease.overlay_subnet,
-            lease_mac=self.lease.overlay_hardware_addr,
-            overlay_network=config.overlay_network))
+        lower_index, _ = underlay_device(
+            self.nl, config.underlay_ip, config.vxlan_interface_name
+        )
+        return ensure(
+            self.nl,
+            spec_for(
+                config.vtep_name,
+                vni=config.vni,
+                port=config.vtep_port,
+                local_ip=config.underlay_ip,
+                lower_index=lower_index,
+                lease_subnet=self.lease.overlay_subnet,
+                lease_mac=self.lease.overlay_hardware_addr,
+                overlay_network=config.overlay_network,
+            ),
+        )
 
     def mtu(self) -> int:
         return self.vtep.mtu if self.vtep else 0
@@ -268,8 +319,9 @@ class VxlanBackend:
         added = removed = None
         if leases is not None:
             if self.desired is None:
-                self.desired = convergence.desired_state(leases, self.lease,
-                                                      self.config.overlay_network)
+                self.desired = convergence.desired_state(
+                    leases, self.lease, self.config.overlay_network
+                )
                 full = True
             else:
                 added, removed = self.desired.update(leases)
@@ -280,7 +332,9 @@ class VxlanBackend:
             changes = convergence.diff(self.desired, self.mirror.state)
         elif added or removed:
             # Nothing moved in the kernel: only the peers that came or went matter.
-            changes = convergence.diff_peers(self.desired, self.mirror.state, added, removed)
+            changes = convergence.diff_peers(
+                self.desired, self.mirror.state, added, removed
+            )
         else:
             return None
         self._retry = False
@@ -288,11 +342,19 @@ class VxlanBackend:
             return None
         result = convergence.apply(self.nl, self.vtep.index, changes, self.mirror.state)
         self._retry = bool(result.failed)
-        log.info("converged", extra={
-            "peers": len(self.desired.peers), "added": result.added,
-            "replaced": result.replaced, "deleted": result.deleted,
-            "failed": len(result.failed), "messages": result.messages,
-            "duration_ms": round((time.monotonic() - started) * 1000, 1)})
+        log.info(
+            "converged",
+            extra={
+                "peers": len(self.desired.peers),
+                "diff": "full" if full else "peers",
+                "added": result.added,
+                "replaced": result.replaced,
+                "deleted": result.deleted,
+                "failed": len(result.failed),
+                "messages": result.messages,
+                "duration_ms": round((time.monotonic() - started) * 1000, 1),
+            },
+        )
         return result
 
     def _report(self, desired: convergence.DesiredState) -> None:
@@ -301,9 +363,13 @@ class VxlanBackend:
             return
         self._reported = reported
         if desired.skipped:
-            log.warning("leases-outside-overlay", extra={
-                "non_routable_lease_count": desired.skipped,
-                "overlay_network": desired.overlay})
+            log.warning(
+                "leases-outside-overlay",
+                extra={
+                    "non_routable_lease_count": desired.skipped,
+                    "overlay_network": desired.overlay,
+                },
+            )
         for problem in desired.invalid:
             log.error("lease-invalid", extra={"error": problem})
 

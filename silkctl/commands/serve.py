@@ -57,58 +57,45 @@ def serve_controller(
 # (owned by the daemon work; see silkctl/daemon.py)
 
 
-def _daemon_help(key: str) -> str:
+def _daemon_option(key: str, flag: str = ""):
+    """A CLI option for daemon config key `key`, with the config model's help."""
     from silkctl.config import DaemonConfig
 
-    return DaemonConfig.__dataclass_fields__[key].metadata["description"]
+    help_text = DaemonConfig.__dataclass_fields__[key].metadata["description"]
+    return typer.Option(None, flag or "--" + key.replace("_", "-"), help=help_text)
 
 
 @app.command("daemon")
 def serve_daemon(
-    config_file: str = typer.Option(None, "--config", "-c",
-                                    help="Daemon config file (JSON, reference keys)."),
-    underlay_ip: str = typer.Option(None, "--underlay-ip", help=_daemon_help("underlay_ip")),
-    vxlan_interface_name: str = typer.Option(
-        None, "--vxlan-interface-name", help=_daemon_help("vxlan_interface_name")),
-    subnet_prefix_length: int = typer.Option(
-        None, "--subnet-prefix-length", help=_daemon_help("subnet_prefix_length")),
-    overlay_network: str = typer.Option(None, "--overlay-network",
-                                        help=_daemon_help("overlay_network")),
-    health_check_port: int = typer.Option(None, "--health-check-port",
-                                          help=_daemon_help("health_check_port")),
-    vtep_name: str = typer.Option(None, "--vtep-name", help=_daemon_help("vtep_name")),
-    connectivity_server_url: str = typer.Option(
-        None, "--connectivity-server-url", help=_daemon_help("connectivity_server_url")),
-    ca_cert_file: str = typer.Option(None, "--ca-cert-file",
-                                     help=_daemon_help("ca_cert_file")),
-    client_cert_file: str = typer.Option(None, "--client-cert-file",
-                                         help=_daemon_help("client_cert_file")),
-    client_key_file: str = typer.Option(None, "--client-key-file",
-                                        help=_daemon_help("client_key_file")),
-    plaintext: bool = typer.Option(None, "--plaintext/--tls", help=_daemon_help("plaintext")),
-    vni: int = typer.Option(None, "--vni", help=_daemon_help("vni")),
-    vtep_port: int = typer.Option(None, "--vtep-port", help=_daemon_help("vtep_port")),
-    poll_interval: float = typer.Option(None, "--poll-interval",
-                                        help=_daemon_help("poll_interval")),
-    renew_interval_seconds: float = typer.Option(
-        None, "--renew-interval-seconds", help=_daemon_help("renew_interval_seconds")),
-    partition_tolerance_seconds: int = typer.Option(
-        None, "--partition-tolerance-seconds",
-        help=_daemon_help("partition_tolerance_seconds")),
-    client_timeout_seconds: float = typer.Option(
-        None, "--client-timeout-seconds", help=_daemon_help("client_timeout_seconds")),
-    datastore: str = typer.Option(None, "--datastore", help=_daemon_help("datastore")),
-    cni_socket: str = typer.Option(None, "--cni-socket", help=_daemon_help("cni_socket")),
-    state_dir: str = typer.Option(None, "--state-dir", help=_daemon_help("state_dir")),
-    single_ip_only: bool = typer.Option(None, "--single-ip-only/--subnet",
-                                        help=_daemon_help("single_ip_only")),
-    encapsulation: str = typer.Option(None, "--encapsulation",
-                                      help=_daemon_help("encapsulation")),
-    log_level: str = typer.Option(None, "--log-level", help=_daemon_help("log_level")),
-    debug_server_port: int = typer.Option(None, "--debug-server-port",
-                                          help=_daemon_help("debug_server_port")),
-    metron_port: int = typer.Option(None, "--metron-port", help=_daemon_help("metron_port")),
-    log_prefix: str = typer.Option(None, "--log-prefix", help=_daemon_help("log_prefix")),
+    config_file: str = typer.Option(
+        None, "--config", "-c", help="Daemon config file (JSON, reference keys)."
+    ),
+    underlay_ip: str = _daemon_option("underlay_ip"),
+    vxlan_interface_name: str = _daemon_option("vxlan_interface_name"),
+    subnet_prefix_length: int = _daemon_option("subnet_prefix_length"),
+    overlay_network: str = _daemon_option("overlay_network"),
+    health_check_port: int = _daemon_option("health_check_port"),
+    vtep_name: str = _daemon_option("vtep_name"),
+    connectivity_server_url: str = _daemon_option("connectivity_server_url"),
+    ca_cert_file: str = _daemon_option("ca_cert_file"),
+    client_cert_file: str = _daemon_option("client_cert_file"),
+    client_key_file: str = _daemon_option("client_key_file"),
+    plaintext: bool = _daemon_option("plaintext", "--plaintext/--tls"),
+    vni: int = _daemon_option("vni"),
+    vtep_port: int = _daemon_option("vtep_port"),
+    poll_interval: float = _daemon_option("poll_interval"),
+    renew_interval_seconds: float = _daemon_option("renew_interval_seconds"),
+    partition_tolerance_seconds: int = _daemon_option("partition_tolerance_seconds"),
+    client_timeout_seconds: float = _daemon_option("client_timeout_seconds"),
+    datastore: str = _daemon_option("datastore"),
+    cni_socket: str = _daemon_option("cni_socket"),
+    state_dir: str = _daemon_option("state_dir"),
+    single_ip_only: bool = _daemon_option("single_ip_only", "--single-ip-only/--block"),
+    encapsulation: str = _daemon_option("encapsulation"),
+    log_level: str = _daemon_option("log_level"),
+    debug_server_port: int = _daemon_option("debug_server_port"),
+    metron_port: int = _daemon_option("metron_port"),
+    log_prefix: str = _daemon_option("log_prefix"),
 ) -> None:
     """Run a host daemon: hold this host's lease, program the VXLAN overlay.
 

@@ -9,11 +9,15 @@ app = typer.Typer()
 
 @app.callback(invoke_without_command=True)
 def teardown(
-    config_file: str = typer.Option(..., "--config", "-c", help="Daemon config file (JSON)."),
-    drain: bool = typer.Option(False, "--drain",
-                               help="First wait until the host has no containers."),
-    timeout: float = typer.Option(600.0, "--timeout", min=0,
-                                  help="Seconds --drain waits before giving up."),
+    config_file: str = typer.Option(
+        ..., "--config", "-c", help="Daemon config file (JSON)."
+    ),
+    drain: bool = typer.Option(
+        False, "--drain", help="First wait until the host has no containers."
+    ),
+    timeout: float = typer.Option(
+        600.0, "--timeout", min=0, help="Seconds --drain waits before giving up."
+    ),
 ) -> None:
     """Release the lease at the controller and delete the VTEP; stop the daemon first.
 

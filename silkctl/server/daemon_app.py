@@ -15,12 +15,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from silkctl.server import errors
 
 
-def make_daemon_app(network_info: Callable[[], dict],
-                    registry: CollectorRegistry | None = None):
+def make_daemon_app(
+    network_info: Callable[[], dict], registry: CollectorRegistry | None = None
+):
     """A WSGI app answering `network_info()` as JSON on any path."""
     app = bottle.Bottle(autojson=False)
 
     if registry is not None:
+
         @app.route("/metrics", "GET")
         def metrics():
             bottle.response.content_type = CONTENT_TYPE_LATEST

@@ -21,15 +21,19 @@ def lease(n: int, underlay: str | None = None, prefix: int = 24) -> Lease:
 
 
 def test_desired_state_holds_three_entries_per_peer_when_leases_are_routable():
-    desired = converge.desired_state([LOCAL, lease(31), lease(7, prefix=32)], LOCAL,
-                                     OVERLAY)
+    desired = converge.desired_state(
+        [LOCAL, lease(31), lease(7, prefix=32)], LOCAL, OVERLAY
+    )
 
     assert len(desired.peers) == 2
-    assert desired.routes[("10.255.31.0/24", 0)] == Route("10.255.31.0/24", "10.255.31.0",
-                                                          "10.255.30.0")
+    assert desired.routes[("10.255.31.0/24", 0)] == Route(
+        "10.255.31.0/24", "10.255.31.0", "10.255.30.0"
+    )
     assert desired.routes[("10.255.0.7/32", 0)].gateway == "10.255.0.7"
     assert desired.arp["10.255.31.0"] == Neighbour("10.255.31.0", "ee:ee:0a:ff:1f:00")
-    assert desired.fdb["ee:ee:0a:ff:1f:00"] == FdbEntry("ee:ee:0a:ff:1f:00", "172.31.0.31")
+    assert desired.fdb["ee:ee:0a:ff:1f:00"] == FdbEntry(
+        "ee:ee:0a:ff:1f:00", "172.31.0.31"
+    )
     assert ("10.255.30.0/24", 0) not in desired.routes
 
 
@@ -41,12 +45,15 @@ def test_desired_state_skips_and_counts_leases_when_outside_the_overlay():
     assert (len(desired.peers), desired.skipped) == (1, 1)
 
 
-@pytest.mark.parametrize("bad", [
-    Lease("172.31.0.40", "10.255.40.1/24", "ee:ee:0a:ff:28:00"),
-    Lease("172.31.0.40", "10.255.40.0", "ee:ee:0a:ff:28:00"),
-    Lease("172.31.0.40", "10.255.40.0/24", "ee:ee"),
-    Lease("not-an-ip", "10.255.40.0/24", "ee:ee:0a:ff:28:00"),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        Lease("172.31.0.40", "10.255.40.1/24", "ee:ee:0a:ff:28:00"),
+        Lease("172.31.0.40", "10.255.40.0", "ee:ee:0a:ff:28:00"),
+        Lease("172.31.0.40", "10.255.40.0/24", "ee:ee"),
+        Lease("not-an-ip", "10.255.40.0/24", "ee:ee:0a:ff:28:00"),
+    ],
+)
 def test_desired_state_lists_a_lease_as_invalid_when_it_is_malformed(bad):
     desired = converge.desired_state([lease(31), bad], LOCAL, OVERLAY)
 
@@ -73,8 +80,9 @@ def test_diff_is_empty_when_the_kernel_already_matches():
     incomplete = Neighbour("10.255.77.5", None, state=0x20)
     multicast = FdbEntry("33:33:00:00:00:01", None)
 
-    changes = converge.diff(desired, _kernel(desired, route=[connected], arp=[incomplete],
-                                             fdb=[multicast]))
+    changes = converge.diff(
+        desired, _kernel(desired, route=[connected], arp=[incomplete], fdb=[multicast])
+    )
 
     assert not changes and changes.summary() == {"add": 0, "replace": 0, "delete": 0}
 
@@ -83,11 +91,15 @@ def test_diff_replaces_only_what_differs_when_a_peer_comes_back_changed():
     old = converge.desired_state([lease(31), lease(32)], LOCAL, OVERLAY)
     moved = Lease("172.31.0.99", "10.255.31.0/24", "ee:ee:0a:0b:0c:0d")
 
-    changes = converge.diff(converge.desired_state([moved, lease(32)], LOCAL, OVERLAY),
-                            _kernel(old))
+    changes = converge.diff(
+        converge.desired_state([moved, lease(32)], LOCAL, OVERLAY), _kernel(old)
+    )
 
     assert [(c.table, c.action) for c in changes.changes()] == [
-        ("fdb", "add"), ("arp", "replace"), ("fdb", "delete")]
+        ("fdb", "add"),
+        ("arp", "replace"),
+        ("fdb", "delete"),
+    ]
     assert changes.replaces[0].old.mac == "ee:ee:0a:ff:1f:00"
     assert changes.deletes[0].peer is None
 
@@ -99,8 +111,15 @@ def test_diff_deletes_our_strays_and_keeps_the_rest_when_the_kernel_has_extras()
     stray_arp = Neighbour("10.255.77.0", "ee:ee:0a:ff:4d:00")
     stray_fdb = FdbEntry("ee:ee:0a:ff:4d:00", "172.31.0.77")
 
-    changes = converge.diff(desired, _kernel(desired, route=[stray_route, foreign_route],
-                                             arp=[stray_arp], fdb=[stray_fdb]))
+    changes = converge.diff(
+        desired,
+        _kernel(
+            desired,
+            route=[stray_route, foreign_route],
+            arp=[stray_arp],
+            fdb=[stray_fdb],
+        ),
+    )
 
     assert [c.entry for c in changes.deletes] == [stray_route, stray_arp, stray_fdb]
     assert not changes.adds and not changes.replaces
@@ -157,8 +176,10 @@ def test_apply_sends_a_handful_of_messages_when_one_peer_comes_and_one_goes(nl, 
 @pytest.mark.kernel
 def test_apply_undoes_a_peer_when_its_route_fails(nl, host, vtep):
     # Desired under a wider overlay than the VTEP's address: 10.254.x is off-link.
-    leases = [lease(31), Lease("172.31.0.44", "10.254.44.0/24",
-                               hwaddr.vtep_mac("10.254.44.0/24"))]
+    leases = [
+        lease(31),
+        Lease("172.31.0.44", "10.254.44.0/24", hwaddr.vtep_mac("10.254.44.0/24")),
+    ]
 
     result, state = _converge(nl, vtep, leases, overlay="10.254.0.0/15")
 
@@ -172,12 +193,34 @@ def test_apply_undoes_a_peer_when_its_route_fails(nl, host, vtep):
 
 @pytest.mark.kernel
 def test_apply_removes_strays_but_keeps_foreign_and_kernel_routes(nl, host, vtep):
-    for argv in (["ip", "route", "add", "10.255.77.0/24", "via", "10.255.77.0", "dev", VTEP],
-                 ["ip", "route", "add", "192.168.5.0/24", "dev", VTEP],
-                 ["ip", "neigh", "add", "10.255.77.0", "lladdr", "ee:ee:0a:ff:4d:00", "nud",
-                  "permanent", "dev", VTEP],
-                 ["bridge", "fdb", "add", "ee:ee:0a:ff:4d:00", "dev", VTEP, "dst",
-                  "172.31.0.77", "self", "permanent"]):
+    for argv in (
+        ["ip", "route", "add", "10.255.77.0/24", "via", "10.255.77.0", "dev", VTEP],
+        ["ip", "route", "add", "192.168.5.0/24", "dev", VTEP],
+        [
+            "ip",
+            "neigh",
+            "add",
+            "10.255.77.0",
+            "lladdr",
+            "ee:ee:0a:ff:4d:00",
+            "nud",
+            "permanent",
+            "dev",
+            VTEP,
+        ],
+        [
+            "bridge",
+            "fdb",
+            "add",
+            "ee:ee:0a:ff:4d:00",
+            "dev",
+            VTEP,
+            "dst",
+            "172.31.0.77",
+            "self",
+            "permanent",
+        ],
+    ):
         netns.run(host.netns, argv)
 
     result, _ = _converge(nl, vtep, [lease(31)])
@@ -193,8 +236,10 @@ def test_mirror_follows_the_kernel_when_entries_and_the_device_change(nl, host, 
     monitor = Monitor(host.netns)
     try:
         mirror = converge.Mirror(nl, monitor, vtep.index)
-        netns.run(host.netns, ["ip", "route", "add", "10.255.77.0/24", "via",
-                               "10.255.77.0", "dev", VTEP])
+        netns.run(
+            host.netns,
+            ["ip", "route", "add", "10.255.77.0/24", "via", "10.255.77.0", "dev", VTEP],
+        )
         assert mirror.refresh() == (True, False)
         assert ("10.255.77.0/24", 0) in mirror.state.routes
 
@@ -217,7 +262,9 @@ def test_diff_peers_finds_what_a_full_diff_finds_when_only_leases_changed():
     full = converge.diff(desired, actual)
     assert sorted(targeted.changes()) == sorted(full.changes())
     assert targeted.summary() == {"add": 6, "replace": 0, "delete": 9}
-    assert [c.table for c in targeted.stale] == ["route"] * 3 + ["arp"] * 3 + ["fdb"] * 3
+    assert [c.table for c in targeted.stale] == ["route"] * 3 + ["arp"] * 3 + [
+        "fdb"
+    ] * 3
 
 
 def test_desired_state_admits_a_clashing_lease_when_the_other_one_leaves():

@@ -38,9 +38,13 @@ def test_netlink_raises_and_creates_nothing_when_the_namespace_is_missing(unique
 def test_netlink_reads_back_what_it_writes_when_entries_are_replaced(nl, host):
     vtep = make_vtep(nl, host)
 
-    answers = nl.write([Op("replace", PEER_FDB, vtep.index),
-                        Op("replace", PEER_ARP, vtep.index),
-                        Op("replace", PEER, vtep.index)])
+    answers = nl.write(
+        [
+            Op("replace", PEER_FDB, vtep.index),
+            Op("replace", PEER_ARP, vtep.index),
+            Op("replace", PEER, vtep.index),
+        ]
+    )
 
     assert answers == [(0, "")] * 3
     assert PEER in nl.routes(vtep.index)
@@ -52,10 +56,14 @@ def test_netlink_answers_each_op_when_a_batch_mixes_good_and_bad(nl, host):
     vtep = make_vtep(nl, host)
     off_link = Route("192.168.9.0/24", "192.168.9.1", None)
 
-    answers = nl.write([Op("replace", PEER, vtep.index),
-                        Op("replace", off_link, vtep.index),
-                        Op("delete", Neighbour("10.255.99.0", None), vtep.index),
-                        Op("replace", PEER_ARP, vtep.index)])
+    answers = nl.write(
+        [
+            Op("replace", PEER, vtep.index),
+            Op("replace", off_link, vtep.index),
+            Op("delete", Neighbour("10.255.99.0", None), vtep.index),
+            Op("replace", PEER_ARP, vtep.index),
+        ]
+    )
 
     assert [code for code, _ in answers] == [0, errno.ENETUNREACH, errno.ENOENT, 0]
     assert answers[1][1].startswith("Network is unreachable")
@@ -78,8 +86,21 @@ def test_netlink_sends_several_datagrams_when_ops_exceed_a_batch(nl, host):
 
 def test_netlink_dumps_only_the_link_asked_for_when_others_have_entries(nl, host):
     vtep = make_vtep(nl, host)
-    netns.run(host.netns, ["ip", "neigh", "add", "172.31.0.50", "lladdr",
-                           "02:00:00:00:00:50", "dev", "eth0", "nud", "permanent"])
+    netns.run(
+        host.netns,
+        [
+            "ip",
+            "neigh",
+            "add",
+            "172.31.0.50",
+            "lladdr",
+            "02:00:00:00:00:50",
+            "dev",
+            "eth0",
+            "nud",
+            "permanent",
+        ],
+    )
     netns.run(host.netns, ["ip", "route", "add", "192.168.7.0/24", "via", "172.31.0.1"])
 
     assert nl.neighbours(vtep.index) == []
@@ -93,12 +114,20 @@ def test_netlink_monitor_reports_changes_when_made_by_hand(nl, host):
     vtep = make_vtep(nl, host)
     monitor = Monitor(host.netns)
     try:
-        netns.run(host.netns, ["ip", "route", "add", "10.255.31.0/24", "via",
-                               "10.255.31.0", "dev", VTEP])
+        netns.run(
+            host.netns,
+            ["ip", "route", "add", "10.255.31.0/24", "via", "10.255.31.0", "dev", VTEP],
+        )
         netns.run(host.netns, ["ip", "link", "set", VTEP, "down"])
         events = []
-        wait_for(lambda: events.extend(monitor.drain()) or
-                 {e.table for e in events} >= {"route", "link"}, 5, what="events")
+        wait_for(
+            lambda: (
+                events.extend(monitor.drain())
+                or {e.table for e in events} >= {"route", "link"}
+            ),
+            5,
+            what="events",
+        )
     finally:
         monitor.close()
 

@@ -5,6 +5,7 @@ import logging
 import pytest
 
 from silkctl import hwaddr
+from silkctl.backends import converge as convergence
 from silkctl.backends import netns, vxlan
 from silkctl.backends.netlink import RT_SCOPE_LINK
 from silkctl.errors import KernelError
@@ -16,31 +17,51 @@ SUBNET = "10.255.30.0/24"
 
 
 def _spec(**changes) -> vxlan.VtepSpec:
-    values = dict(name=VTEP, vni=1, port=4789, local_ip="172.31.0.11", lower_index=2,
-                  mac="ee:ee:0a:ff:1e:00", address="10.255.30.0", prefixlen=16)
+    values = dict(
+        name=VTEP,
+        vni=1,
+        port=4789,
+        local_ip="172.31.0.11",
+        lower_index=2,
+        mac="ee:ee:0a:ff:1e:00",
+        address="10.255.30.0",
+        prefixlen=16,
+    )
     values.update(changes)
     return vxlan.VtepSpec(**values)
 
 
 def _link(**changes) -> dict:
-    link = {"kind": "vxlan", "mac": "ee:ee:0a:ff:1e:00",
-            "vxlan": {"vni": 1, "local": "172.31.0.11", "port": 4789, "lower": 2,
-                      "gbp": True, "learning": False}}
+    link = {
+        "kind": "vxlan",
+        "mac": "ee:ee:0a:ff:1e:00",
+        "vxlan": {
+            "vni": 1,
+            "local": "172.31.0.11",
+            "port": 4789,
+            "lower": 2,
+            "gbp": True,
+            "learning": False,
+        },
+    }
     for key, value in changes.items():
         (link if key in ("kind", "mac") else link["vxlan"])[key] = value
     return link
 
 
-@pytest.mark.parametrize(("change", "attribute"), [
-    ({"vni": 7}, "vni"),
-    ({"local": "172.31.0.99"}, "local"),
-    ({"port": 8472}, "port"),
-    ({"lower": 3}, "lower device"),
-    ({"gbp": False}, "gbp"),
-    ({"learning": True}, "learning"),
-    ({"mac": "ee:ee:01:02:03:04"}, "mac"),
-    ({"kind": "bridge"}, "kind"),
-])
+@pytest.mark.parametrize(
+    ("change", "attribute"),
+    [
+        ({"vni": 7}, "vni"),
+        ({"local": "172.31.0.99"}, "local"),
+        ({"port": 8472}, "port"),
+        ({"lower": 3}, "lower device"),
+        ({"gbp": False}, "gbp"),
+        ({"learning": True}, "learning"),
+        ({"mac": "ee:ee:01:02:03:04"}, "mac"),
+        ({"kind": "bridge"}, "kind"),
+    ],
+)
 def test_vxlan_differences_name_the_attribute_when_one_differs(change, attribute):
     assert vxlan.differences(_spec(), _link(**change)) == [attribute]
 
@@ -56,7 +77,8 @@ def test_vxlan_ensure_builds_the_vtep_when_absent(nl, host):
     assert link["address"] == hwaddr.vtep_mac(SUBNET) == vtep.mac
     assert "UP" in link["flags"] and link["mtu"] == vtep.mtu == 1450
     assert [(a.ip, a.prefixlen, a.scope) for a in nl.addresses(vtep.index)] == [
-        ("10.255.30.0", 16, RT_SCOPE_LINK)]
+        ("10.255.30.0", 16, RT_SCOPE_LINK)
+    ]
 
 
 def test_vxlan_ensure_keeps_the_device_when_compatible(nl, host, caplog):
@@ -69,7 +91,8 @@ def test_vxlan_ensure_keeps_the_device_when_compatible(nl, host, caplog):
 
 
 def test_vxlan_ensure_recreates_and_names_the_attribute_when_the_mac_was_changed(
-        nl, host, caplog):
+    nl, host, caplog
+):
     first = make_vtep(nl, host, SUBNET)
     netns.run(host.netns, ["ip", "link", "set", VTEP, "address", "ee:ee:01:02:03:04"])
 
@@ -77,12 +100,33 @@ def test_vxlan_ensure_recreates_and_names_the_attribute_when_the_mac_was_changed
         second = make_vtep(nl, host, SUBNET)
 
     assert second.index != first.index and second.mac == hwaddr.vtep_mac(SUBNET)
-    assert [r.differs for r in caplog.records if r.msg == "vtep-incompatible"] == ["mac"]
+    assert [r.differs for r in caplog.records if r.msg == "vtep-incompatible"] == [
+        "mac"
+    ]
 
 
-def test_vxlan_ensure_recreates_when_a_device_of_that_name_is_not_ours(nl, host, caplog):
-    netns.run(host.netns, ["ip", "link", "add", VTEP, "type", "vxlan", "id", "7",
-                           "dstport", "4789", "local", host.underlay_ip, "dev", "eth0"])
+def test_vxlan_ensure_recreates_when_a_device_of_that_name_is_not_ours(
+    nl, host, caplog
+):
+    netns.run(
+        host.netns,
+        [
+            "ip",
+            "link",
+            "add",
+            VTEP,
+            "type",
+            "vxlan",
+            "id",
+            "7",
+            "dstport",
+            "4789",
+            "local",
+            host.underlay_ip,
+            "dev",
+            "eth0",
+        ],
+    )
 
     with caplog.at_level(logging.WARNING, logger="silkctl"):
         make_vtep(nl, host, SUBNET)
@@ -94,22 +138,29 @@ def test_vxlan_ensure_recreates_when_a_device_of_that_name_is_not_ours(nl, host,
 
 
 def test_vxlan_ensure_leaves_exactly_the_lease_address_when_addresses_were_changed(
-        nl, host):
+    nl, host
+):
     vtep = make_vtep(nl, host, SUBNET)
     netns.run(host.netns, ["ip", "addr", "del", "10.255.30.0/16", "dev", VTEP])
     netns.run(host.netns, ["ip", "addr", "add", "10.255.99.0/16", "dev", VTEP])
 
     make_vtep(nl, host, SUBNET)
 
-    assert [(a.ip, a.prefixlen) for a in nl.addresses(vtep.index)] == [("10.255.30.0", 16)]
+    assert [(a.ip, a.prefixlen) for a in nl.addresses(vtep.index)] == [
+        ("10.255.30.0", 16)
+    ]
 
 
-@pytest.mark.parametrize(("single_ip", "expected"), [
-    (False, "10.255.30.0/24"),
-    (True, "10.255.30.7/32"),
-])
-def test_vxlan_discover_rebuilds_the_lease_when_the_vtep_exists(nl, host, single_ip,
-                                                                 expected):
+@pytest.mark.parametrize(
+    ("single_ip", "expected"),
+    [
+        (False, "10.255.30.0/24"),
+        (True, "10.255.30.7/32"),
+    ],
+)
+def test_vxlan_discover_rebuilds_the_lease_when_the_vtep_exists(
+    nl, host, single_ip, expected
+):
     subnet = "10.255.30.7/32" if single_ip else SUBNET
     make_vtep(nl, host, subnet)
 
@@ -153,8 +204,10 @@ def _backend(nl, host):
 def _leases(numbers):
     from silkctl.client import Lease
 
-    return [Lease(f"172.31.0.{n}", f"10.255.{n}.0/24", hwaddr.vtep_mac(f"10.255.{n}.0/24"))
-            for n in numbers]
+    return [
+        Lease(f"172.31.0.{n}", f"10.255.{n}.0/24", hwaddr.vtep_mac(f"10.255.{n}.0/24"))
+        for n in numbers
+    ]
 
 
 def test_vxlan_backend_writes_only_changes_when_leases_and_kernel_move(nl, host):
@@ -170,8 +223,20 @@ def test_vxlan_backend_writes_only_changes_when_leases_and_kernel_move(nl, host)
         changed = backend.converge(_leases(range(41, 51)))
         assert (changed.added, changed.deleted, changed.messages) == (3, 3, 6)
 
-        netns.run(host.netns, ["ip", "route", "add", "10.255.77.0/24", "via",
-                               "10.255.77.0", "dev", VTEP])
+        moved = _leases(range(41, 51))
+        moved[0] = Lease(
+            "172.31.0.99", moved[0].overlay_subnet, moved[0].overlay_hardware_addr
+        )
+        changed = backend.converge(moved)
+        assert (changed.replaced, changed.changed, changed.messages) == (1, 1, 1)
+        kernel = convergence.read_kernel_state(nl, backend.vtep.index)
+        assert backend.mirror.state == kernel
+        assert ("ee:ee:0a:ff:29:00", "172.31.0.99") in kernel.fdb
+
+        netns.run(
+            host.netns,
+            ["ip", "route", "add", "10.255.77.0/24", "via", "10.255.77.0", "dev", VTEP],
+        )
         assert backend.converge(None).deleted == 1
         assert backend.converge(None) is None
         assert backend.mtu() == 1450

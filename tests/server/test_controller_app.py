@@ -60,7 +60,7 @@ def api(shared_store):
     app = ControllerApp(Leaser(shared_store, CidrPool("10.255.0.0/16", 24), 60))
     yield app.wsgi
     with shared_store.session(), shared_store.write():
-        shared_store.leases.delete().execute()
+        shared_store.db.execute_sql("DELETE FROM leases")
         shared_store.bump()
 
 
