@@ -140,6 +140,9 @@ def _sqlite(path: str, timeout: float) -> peewee.Database:
                        "busy_timeout": int(timeout * 1000),
                        "cache_size": -16384,
                        "mmap_size": 64 << 20,
+                       # Checkpoint rarely: renewals rewrite the same few hundred
+                       # pages, so a long WAL folds many writes into one copy.
+                       "wal_autocheckpoint": 10000,
                    })
 
 

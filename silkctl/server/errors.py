@@ -98,6 +98,14 @@ class RequestLog:
     def __call__(self, environ, start_response):
         rid = f"{_ID_PREFIX}-{next(_ids)}"
         token = request_id.set(rid)
+        try:
+            if not log.isEnabledFor(logging.DEBUG):
+                return self.app(environ, start_response)
+            return self._logged(rid, environ, start_response)
+        finally:
+            request_id.reset(token)
+
+    def _logged(self, rid, environ, start_response):
         started = time.perf_counter()
         status = ["-"]
 
@@ -108,12 +116,9 @@ class RequestLog:
         try:
             return self.app(environ, _start_response)
         finally:
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug("request", extra={
-                    "server": self.name, "request_id": rid,
-                    "method": environ.get("REQUEST_METHOD"),
-                    "path": environ.get("PATH_INFO"), "status": status[0],
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "client": environ.get("SSL_CLIENT_S_DN_CN")
-                    or environ.get("REMOTE_ADDR")})
-            request_id.reset(token)
+            log.debug("request", extra={
+                "server": self.name, "request_id": rid,
+                "method": environ.get("REQUEST_METHOD"), "path": environ.get("PATH_INFO"),
+                "status": status[0],
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "client": environ.get("SSL_CLIENT_S_DN_CN") or environ.get("REMOTE_ADDR")})
