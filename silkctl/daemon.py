@@ -25,8 +25,8 @@ import time
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from silkctl import datastore
+from silkctl.backends import registry
 from silkctl.backends.netlink import Netlink
-from silkctl.backends.vxlan import VxlanBackend
 from silkctl.client import ControllerClient, Lease
 from silkctl.errors import ConfigError, NonRetriable, SilkError
 
@@ -105,7 +105,7 @@ class Daemon:
         self.metrics = Metrics()
         self.lease: Lease | None = None
         self.nl: Netlink | None = None
-        self.backend: VxlanBackend | None = None
+        self.backend = None
         self.endpoint = None
         self.cni_server = None
         self.plugins = None
@@ -118,12 +118,7 @@ class Daemon:
     def start(self) -> None:
         """Lease, VTEP, local endpoint, CNI service; raises Fatal when impossible."""
         config = self.config
-        # TODO: backends registered through silkctl_register_backends are not
-        # consulted yet, so any encapsulation but the built-in vxlan is refused.
-        if config.encapsulation != "vxlan":
-            raise Fatal(
-                f"encapsulation {config.encapsulation!r}: only vxlan is built in"
-            )
+        self._load_plugins()
         if self.client is None:
             try:
                 self.client = ControllerClient.from_config(config)
@@ -131,24 +126,50 @@ class Daemon:
                 raise Fatal(str(err)) from err
         self.nl = Netlink(self.netns)
         check_overlap(self.nl, config.overlay_network, config.vtep_name)
-        self.backend = VxlanBackend(config, self.nl, self.netns)
+        try:
+            self.backend = registry.create(
+                self.plugins, config.encapsulation, config, self.nl, self.netns
+            )
+        except ConfigError as err:
+            raise Fatal(str(err)) from err
         self.lease = self._obtain_lease()
         self._last_renewed = time.monotonic()
-        vtep = self.backend.setup(self.lease)
+        self.backend.setup(self.lease)
         log.info(
-            "vtep-ready",
-            extra={"vtep": vtep.name, "address": vtep.address, "mtu": vtep.mtu},
+            "data-plane-ready",
+            extra={"encapsulation": config.encapsulation, "mtu": self.backend.mtu()},
         )
+        self._preflight()
         self._start_plugins()
         self._start_endpoint()
         self._start_cni_server()
 
-    def _start_plugins(self) -> None:
-        """Load the config's plugin modules and tell every plugin the daemon is up."""
+    def _load_plugins(self) -> None:
         from silkctl.plugins.manager import get_manager
 
         try:
             self.plugins = get_manager(self.config.plugins)
+        except ConfigError as err:
+            raise Fatal(f"load plugins: {err}") from err
+
+    def _preflight(self) -> None:
+        """Let the backend refuse a fabric it cannot serve, before anything runs."""
+        preflight = getattr(self.backend, "preflight", None)
+        if preflight is None:
+            return
+        try:
+            leases, self._etag = self.client.list_leases()
+        except SilkError as err:
+            log.warning("list-leases-failed", extra={"error": str(err)})
+            return
+        try:
+            preflight(leases)
+        except SilkError as err:
+            raise Fatal(str(err)) from err
+
+    def _start_plugins(self) -> None:
+        """Tell every plugin the daemon is up."""
+        try:
             self.plugins.hook.silkctl_daemon_started(config=self.config)
         except Exception as err:  # noqa: BLE001 - a plugin refusing stops us with its reason
             raise Fatal(f"start plugins: {err}") from err
@@ -416,11 +437,17 @@ def teardown_host(
     except SilkError as err:
         problems.append(f"release lease: {err}")
     try:
-        from silkctl.backends import vxlan
+        from silkctl.plugins.manager import get_manager
 
         with Netlink(netns) as nl:
-            vxlan.delete(nl, config.vtep_name)
-        done.append(f"deleted {config.vtep_name}")
+            backend = registry.create(
+                get_manager(config.plugins), config.encapsulation, config, nl, netns
+            )
+            try:
+                backend.teardown()
+            finally:
+                backend.close()
+        done.append(f"removed the {config.encapsulation} data plane")
     except SilkError as err:
         problems.append(str(err))
     log.info("teardown-complete", extra={"done": len(done), "failed": len(problems)})

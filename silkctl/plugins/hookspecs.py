@@ -8,9 +8,10 @@ def silkctl_register_backends(register):
     """Called once when plugins load, to add data-plane (encapsulation) backends.
 
     :param register: call ``register(name, factory)`` for each backend;
-        ``factory(config, netlink)`` returns an object with ``setup(lease)``,
-        ``converge(leases)``, ``mtu()`` and ``teardown()`` (see
-        ``silkctl.backends.registry.Backend``). A name already taken raises.
+        ``factory(config, netlink, netns)`` returns an object with
+        ``discover()``, ``setup(lease)``, ``converge(leases)``, ``mtu()``,
+        ``teardown()`` and ``close()`` (the contract is written out in
+        ``silkctl.backends.registry``). A name already taken raises.
     :returns: nothing; all plugins are called.
     """
 

@@ -17,6 +17,7 @@ from silkctl.plugins import PROJECT, hookspecs
 log = logging.getLogger(__name__)
 
 BUILTIN_PLUGINS = (
+    "silkctl.plugins.default_backends",
     "silkctl.plugins.default_policy",
 )
 
