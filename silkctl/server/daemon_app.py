@@ -2,8 +2,8 @@
 
 As in the reference, every method and path answers 200 with
 `{"overlay_subnet": "10.255.30.0/24", "mtu": 1450}` (the CNI plugin asks
-`GET /`, health checks `GET /health`); the one exception is `GET /metrics`,
-which gives the daemon's counters in Prometheus text format.
+`GET /`, health checks `GET /health`); the exceptions are `GET /metrics`,
+the daemon's counters in Prometheus text format, and `GET /openapi.json`.
 """
 
 import json
@@ -13,6 +13,7 @@ import bottle
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from silkctl.server import errors
+from silkctl.server.openapi import daemon_document
 
 
 def make_daemon_app(
@@ -27,6 +28,11 @@ def make_daemon_app(
         def metrics():
             bottle.response.content_type = CONTENT_TYPE_LATEST
             return generate_latest(registry)
+
+    @app.route("/openapi.json", "GET")
+    def openapi():
+        bottle.response.content_type = "application/json"
+        return json.dumps(daemon_document()).encode()
 
     @app.route("/", "ANY")
     @app.route("/<path:path>", "ANY")
