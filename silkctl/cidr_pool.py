@@ -22,8 +22,10 @@ class CidrPool:
     def __init__(self, network: str, prefix: int):
         self.network = ipaddress.IPv4Network(network, strict=False)
         if not self.network.prefixlen < prefix <= 32:
-            raise ValueError(f"subnet prefix /{prefix} must be longer than the network "
-                             f"/{self.network.prefixlen}, or the network holds no block")
+            raise ValueError(
+                f"subnet prefix /{prefix} must be longer than the network "
+                f"/{self.network.prefixlen}, or the network holds no block"
+            )
         self.prefix = prefix
         self._base = int(self.network.network_address)
         self._block_size = 1 << (32 - prefix)
@@ -60,7 +62,7 @@ class CidrPool:
         return parsed.prefixlen == 32 and 0 < offset < self._block_size
 
     def pick_free(self, taken: set[str], single: bool) -> str | None:
-        """A uniformly random entry of the pool not in `taken`; None when all are taken."""
+        """A uniformly random pool entry not in `taken`; None when all are taken."""
         size = self.size(single)
         if size == 0:
             return None

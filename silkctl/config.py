@@ -224,7 +224,8 @@ class ControllerConfig(_Config):
     server_key_file: str = setting("", "Server private key (PEM).")
     plaintext: bool = setting(
         False, "Serve plain HTTP without TLS (labs only; logged as a warning).")
-    server_threads: int = setting(16, "Worker threads of the WSGI server.")
+    server_threads: int = setting(
+        8, "Worker threads of the WSGI server (each holds one database connection).")
     max_open_connections: int = setting(200, "Most database connections held open.")
     max_idle_connections: int = setting(10, "Kept for compatibility with the reference.")
     connections_max_lifetime_seconds: int = setting(
@@ -248,6 +249,13 @@ class ControllerConfig(_Config):
                          problems)
         if not self.database:
             problems.append("database: must not be empty")
+        else:
+            from silkctl.db import open_database  # peewee, only for controller configs
+
+            try:
+                open_database(self.database)
+            except ConfigError as err:
+                problems.append(str(err))
         return problems
 
 

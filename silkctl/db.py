@@ -1,4 +1,4 @@
-"""The lease database: opened from a URL or the reference's object; the SQL the leaser needs.
+"""The lease database, opened from a URL or the reference's object; the leaser's SQL.
 
 Accepted `database` values (config key of the same name):
 
@@ -14,8 +14,11 @@ Accepted `database` values (config key of the same name):
 Tables (see `silkctl.migrations`): `leases` with UNIQUE underlay_ip,
 overlay_subnet and overlay_hwaddr, and `last_renewed_at` in unix seconds of
 the database server's clock; `lease_revision`, one row whose `value` is
-bumped in the same transaction as every change to the set of routable
-leases, so that (epoch, value, count of routable rows) names that set.
+bumped in the same transaction as every write that adds rows to or removes
+rows from the routable set. Between bumps the set can only shrink, by
+expiry, so (epoch, value, number of expired rows) names the set: that is
+the ETag of `GET /leases`, counted from the `last_renewed_at` index without
+reading a routable row.
 
 Every thread of the server keeps its own connection to PostgreSQL or MySQL;
 with SQLite the threads share one connection and take turns. Any database
@@ -35,6 +38,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import peewee
+import psycopg2.extensions
 from peewee import SQL, Table
 
 from silkctl.errors import ConfigError, DatabaseError
@@ -93,6 +97,11 @@ class _Timed:
 class _Sqlite(_Timed, peewee.SqliteDatabase):
     kind = "sqlite"
 
+    def _connect(self):
+        # A missing directory becomes the DatabaseError of the first request.
+        os.makedirs(os.path.dirname(self.database) or ".", mode=0o700, exist_ok=True)
+        return super()._connect()
+
 
 class _Postgres(_Timed, peewee.PostgresqlDatabase):
     kind = "postgres"
@@ -118,53 +127,56 @@ def _redact(url: str) -> str:
 def describe(spec: str | dict) -> str:
     """The database as safe to log: a URL without its password."""
     if isinstance(spec, dict):
-        return (f"{spec.get('type')}://{spec.get('user')}@{spec.get('host')}:"
-                f"{spec.get('port')}/{spec.get('database_name', '')}")
+        return (
+            f"{spec.get('type')}://{spec.get('user')}@{spec.get('host')}:"
+            f"{spec.get('port')}/{spec.get('database_name', '')}"
+        )
     return _redact(spec)
 
 
 def _sqlite(path: str, timeout: float) -> peewee.Database:
     if not path or path == "/" or ":memory:" in path:
-        raise ConfigError("database: sqlite needs a file path, e.g. sqlite:///var/lib/"
-                          "silkctl/leases.db")
-    try:
-        os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
-    except OSError as err:
-        raise ConfigError(f"database: create directory for {path}: {err.strerror}") from err
+        raise ConfigError(
+            "database: sqlite needs a file path, e.g. sqlite:///var/lib/"
+            "silkctl/leases.db"
+        )
     # One connection for the whole process (see LeaseStore): one page cache that
     # no other connection of ours invalidates on every write.
-    return _Sqlite(path, timeout=timeout, lock_type="IMMEDIATE", thread_safe=False,
-                   check_same_thread=False, pragmas={
-                       "journal_mode": "wal",
-                       "synchronous": "normal",
-                       "busy_timeout": int(timeout * 1000),
-                       "cache_size": -16384,
-                       "mmap_size": 64 << 20,
-                       # Checkpoint rarely: renewals rewrite the same few hundred
-                       # pages, so a long WAL folds many writes into one copy.
-                       "wal_autocheckpoint": 10000,
-                   })
+    return _Sqlite(
+        path,
+        timeout=timeout,
+        lock_type="IMMEDIATE",
+        thread_safe=False,
+        check_same_thread=False,
+        pragmas={
+            "journal_mode": "wal",
+            "synchronous": "normal",
+            "busy_timeout": int(timeout * 1000),
+            "cache_size": -16384,
+            "mmap_size": 64 << 20,
+            # Checkpoint rarely: renewals rewrite the same few hundred
+            # pages, so a long WAL folds many writes into one copy.
+            "wal_autocheckpoint": 10000,
+        },
+    )
 
 
-def _pg_connection_class():
-    import psycopg2.extensions
-
-    class PgConnection(psycopg2.extensions.connection):
-        """A psycopg2 connection that can carry the names it has prepared."""
-
-    return PgConnection
-
-
-_PgConnection = _pg_connection_class()
+class _PgConnection(psycopg2.extensions.connection):
+    """A psycopg2 connection that can carry the names it has prepared."""
 
 
 def _postgres(name, user, password, host, port, options, timeout) -> peewee.Database:
-    kwargs = {"user": user or None, "password": password or None, "host": host or None,
-              "port": port or None, "connect_timeout": max(1, int(timeout)),
-              "application_name": "silkctl-controller",
-              # Renewals commit without waiting for the WAL flush (see LeaseStore.write).
-              "options": "-c synchronous_commit=off",
-              "connection_factory": _PgConnection}
+    kwargs = {
+        "user": user or None,
+        "password": password or None,
+        "host": host or None,
+        "port": port or None,
+        "connect_timeout": max(1, int(timeout)),
+        "application_name": "silkctl-controller",
+        # Renewals commit without waiting for the WAL flush (see LeaseStore.write).
+        "options": "-c synchronous_commit=off",
+        "connection_factory": _PgConnection,
+    }
     kwargs.update(options)
     return _Postgres(name, **{k: v for k, v in kwargs.items() if v is not None})
 
@@ -172,21 +184,36 @@ def _postgres(name, user, password, host, port, options, timeout) -> peewee.Data
 def _mysql(name, user, password, host, port, options, timeout) -> peewee.Database:
     from pymysql.constants import CLIENT
 
-    kwargs = {"user": user or "root", "password": password or "", "host": host or None,
-              "port": port or 3306, "connect_timeout": timeout, "read_timeout": timeout,
-              "write_timeout": timeout, "charset": "utf8mb4",
-              # UPDATE reports matched rows, not only changed ones.
-              "client_flag": CLIENT.FOUND_ROWS,
-              # Fewer gap locks: concurrent acquires conflict only on real duplicates.
-              "init_command": "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"}
+    kwargs = {
+        "user": user or "root",
+        "password": password or "",
+        "host": host or None,
+        "port": port or 3306,
+        "connect_timeout": timeout,
+        "read_timeout": timeout,
+        "write_timeout": timeout,
+        "charset": "utf8mb4",
+        # UPDATE reports matched rows, not only changed ones.
+        "client_flag": CLIENT.FOUND_ROWS,
+        # Fewer gap locks: concurrent acquires conflict only on real duplicates.
+        "init_command": "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+    }
     kwargs.update(options)
     return _MySQL(name, **{k: v for k, v in kwargs.items() if v is not None})
 
 
-_MYSQL_OPTION_TYPES = {"unix_socket": str, "connect_timeout": float, "read_timeout": float,
-                       "write_timeout": float, "ssl_ca": str, "ssl_cert": str,
-                       "ssl_key": str, "ssl_verify_cert": "bool",
-                       "ssl_verify_identity": "bool", "charset": str}
+_MYSQL_OPTION_TYPES = {
+    "unix_socket": str,
+    "connect_timeout": float,
+    "read_timeout": float,
+    "write_timeout": float,
+    "ssl_ca": str,
+    "ssl_cert": str,
+    "ssl_key": str,
+    "ssl_verify_cert": "bool",
+    "ssl_verify_identity": "bool",
+    "charset": str,
+}
 
 
 def _mysql_options(query: dict) -> dict:
@@ -194,16 +221,19 @@ def _mysql_options(query: dict) -> dict:
     for key, value in query.items():
         kind = _MYSQL_OPTION_TYPES.get(key)
         if kind is None:
-            raise ConfigError(f"database: unknown mysql option {key!r}; known: "
-                              f"{', '.join(sorted(_MYSQL_OPTION_TYPES))}")
+            raise ConfigError(
+                f"database: unknown mysql option {key!r}; known: "
+                f"{', '.join(sorted(_MYSQL_OPTION_TYPES))}"
+            )
         if kind == "bool":
             options[key] = value.lower() in ("1", "true", "yes", "on")
         else:
             try:
                 options[key] = kind(value)
             except ValueError:
-                raise ConfigError(f"database: mysql option {key}={value!r} is not a "
-                                  "number") from None
+                raise ConfigError(
+                    f"database: mysql option {key}={value!r} is not a number"
+                ) from None
     return options
 
 
@@ -211,12 +241,14 @@ def _from_url(url: str, timeout: float) -> peewee.Database:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme == "sqlite":
-        path, _, query = url[len("sqlite://"):].partition("?")
+        path, _, query = url[len("sqlite://") :].partition("?")
         busy = dict(parse_qsl(query)).get("timeout", timeout)
         try:
             return _sqlite(unquote(path), float(busy))
         except ValueError:
-            raise ConfigError(f"database: sqlite timeout {busy!r} is not a number") from None
+            raise ConfigError(
+                f"database: sqlite timeout {busy!r} is not a number"
+            ) from None
     try:
         port = parts.port
     except ValueError:
@@ -230,16 +262,21 @@ def _from_url(url: str, timeout: float) -> peewee.Database:
     if scheme in ("postgresql", "postgres"):
         return _postgres(name, user, password, parts.hostname, port, query, timeout)
     if scheme == "mysql":
-        return _mysql(name, user, password, parts.hostname, port, _mysql_options(query),
-                      timeout)
-    raise ConfigError(f"database: {_redact(url)!r} is not a sqlite://, postgresql:// or "
-                      "mysql:// URL")
+        return _mysql(
+            name, user, password, parts.hostname, port, _mysql_options(query), timeout
+        )
+    raise ConfigError(
+        f"database: {_redact(url)!r} is not a sqlite://, postgresql:// or mysql:// URL"
+    )
 
 
 def _from_object(spec: dict) -> peewee.Database:
     kind = spec.get("type")
-    problems = [f"database.{key}: required" for key in ("user", "host", "port")
-                if not spec.get(key)]
+    problems = [
+        f"database.{key}: required"
+        for key in ("user", "host", "port")
+        if not spec.get(key)
+    ]
     if kind not in ("postgres", "mysql"):
         problems.insert(0, f"database.type: {kind!r} is not postgres or mysql")
     if problems:
@@ -251,20 +288,45 @@ def _from_object(spec: dict) -> peewee.Database:
     if kind == "postgres":
         options = {"sslmode": "disable"}
         if spec.get("require_ssl"):
-            options = ({"sslmode": "verify-full" if verify_name else "verify-ca",
-                        "sslrootcert": ca_cert} if ca_cert else {"sslmode": "require"})
-        return _postgres(name, spec["user"], spec.get("password"), spec["host"],
-                         int(spec["port"]), options, timeout)
+            options = (
+                {
+                    "sslmode": "verify-full" if verify_name else "verify-ca",
+                    "sslrootcert": ca_cert,
+                }
+                if ca_cert
+                else {"sslmode": "require"}
+            )
+        return _postgres(
+            name,
+            spec["user"],
+            spec.get("password"),
+            spec["host"],
+            int(spec["port"]),
+            options,
+            timeout,
+        )
     options = {}
     if spec.get("require_ssl"):
-        options = {"ssl_ca": ca_cert, "ssl_verify_cert": bool(ca_cert),
-                   "ssl_verify_identity": bool(ca_cert) and verify_name}
-    return _mysql(name, spec["user"], spec.get("password"), spec["host"],
-                  int(spec["port"]), options, timeout)
+        options = {
+            "ssl_ca": ca_cert,
+            "ssl_verify_cert": bool(ca_cert),
+            "ssl_verify_identity": bool(ca_cert) and verify_name,
+        }
+    return _mysql(
+        name,
+        spec["user"],
+        spec.get("password"),
+        spec["host"],
+        int(spec["port"]),
+        options,
+        timeout,
+    )
 
 
-def open_database(spec: str | dict, timeout: float = DEFAULT_TIMEOUT) -> peewee.Database:
-    """A peewee database for a URL or the reference's object; nothing is connected yet."""
+def open_database(
+    spec: str | dict, timeout: float = DEFAULT_TIMEOUT
+) -> peewee.Database:
+    """A peewee database for a URL or the reference's object; not yet connected."""
     if isinstance(spec, dict):
         return _from_object(spec)
     if not isinstance(spec, str) or not spec:
@@ -273,6 +335,7 @@ def open_database(spec: str | dict, timeout: float = DEFAULT_TIMEOUT) -> peewee.
 
 
 # -- the queries ---------------------------------------------------------------
+
 
 class _Slot:
     """A named placeholder in a query rendered once by `_Prepared`."""
@@ -304,8 +367,9 @@ class _Prepared:
             body = re.sub(r"%s", lambda _: f"${next(numbered)}", self.sql)
             self.prepare_sql = f"PREPARE {self.name} AS {body}"
             args = ", ".join(["%s"] * len(self.params))
-            self.execute_sql = f"EXECUTE {self.name}({args})" if args else \
-                f"EXECUTE {self.name}"
+            self.execute_sql = (
+                f"EXECUTE {self.name}({args})" if args else f"EXECUTE {self.name}"
+            )
 
     def __call__(self, **values):
         params = [values[p.name] if isinstance(p, _Slot) else p for p in self.params]
@@ -338,61 +402,118 @@ class LeaseStore:
         self._prepare(database)
 
     def _prepare(self, database) -> None:
-        leases = Table(LEASES, ("id", "underlay_ip", "overlay_subnet", "overlay_hwaddr",
-                                "last_renewed_at"), _database=database)
+        leases = Table(
+            LEASES,
+            (
+                "id",
+                "underlay_ip",
+                "overlay_subnet",
+                "overlay_hwaddr",
+                "last_renewed_at",
+            ),
+            _database=database,
+        )
         revision = Table(REVISION, ("id", "epoch", "value"), _database=database)
         now = SQL(_NOW_SQL[self.kind])
         cutoff = now - _Slot("expiration")
-        single = leases.overlay_subnet ** SINGLE_PATTERN
-        row = (leases.id, leases.underlay_ip, leases.overlay_subnet, leases.overlay_hwaddr,
-               leases.last_renewed_at, leases.last_renewed_at <= cutoff)
+        single = leases.overlay_subnet**SINGLE_PATTERN
+        row = (
+            leases.id,
+            leases.underlay_ip,
+            leases.overlay_subnet,
+            leases.overlay_hwaddr,
+            leases.last_renewed_at,
+            leases.last_renewed_at <= cutoff,
+        )
         gone = leases.alias("gone")
         expired_count = gone.select(peewee.fn.COUNT(SQL("*"))).where(
-            gone.last_renewed_at <= cutoff)
+            gone.last_renewed_at <= cutoff
+        )
 
         def prepared(query):
             return _Prepared(database, query)
 
-        self._get = prepared(leases.select(*row).where(
-            leases.underlay_ip == _Slot("underlay_ip")))
+        self._get = prepared(
+            leases.select(*row).where(leases.underlay_ip == _Slot("underlay_ip"))
+        )
         self._all = prepared(leases.select(*row).order_by(leases.id))
         self._now = prepared(revision.select(now).where(revision.id == 1))
-        self._taken = {kind: prepared(leases.select(leases.overlay_subnet).where(where))
-                       for kind, where in ((True, single), (False, ~single))}
+        self._taken = {
+            kind: prepared(leases.select(leases.overlay_subnet).where(where))
+            for kind, where in ((True, single), (False, ~single))
+        }
         self._oldest_expired = {
-            kind: prepared(leases.select(*row)
-                           .where(where & (leases.last_renewed_at <= cutoff))
-                           .order_by(leases.last_renewed_at, leases.id).limit(1))
-            for kind, where in ((True, single), (False, ~single))}
-        self._tag = prepared(revision.select(revision.epoch, revision.value, expired_count)
-                             .where(revision.id == 1))
+            kind: prepared(
+                leases.select(*row)
+                .where(where & (leases.last_renewed_at <= cutoff))
+                .order_by(leases.last_renewed_at, leases.id)
+                .limit(1)
+            )
+            for kind, where in ((True, single), (False, ~single))
+        }
+        self._tag = prepared(
+            revision.select(revision.epoch, revision.value, expired_count).where(
+                revision.id == 1
+            )
+        )
         self._routable = prepared(
-            revision.select(revision.epoch, revision.value, expired_count,
-                            leases.underlay_ip, leases.overlay_subnet, leases.overlay_hwaddr)
+            revision.select(
+                revision.epoch,
+                revision.value,
+                expired_count,
+                leases.underlay_ip,
+                leases.overlay_subnet,
+                leases.overlay_hwaddr,
+            )
             .join(leases, peewee.JOIN.LEFT_OUTER, on=leases.last_renewed_at > cutoff)
-            .where(revision.id == 1).order_by(leases.id))
-        self._bump = prepared(revision.update(value=revision.value + 1)
-                              .where(revision.id == 1))
-        self._insert = prepared(leases.insert(
-            underlay_ip=_Slot("underlay_ip"), overlay_subnet=_Slot("overlay_subnet"),
-            overlay_hwaddr=_Slot("overlay_hwaddr"), last_renewed_at=now))
-        self._delete = prepared(leases.delete().where(
-            (leases.id == _Slot("id")) & (leases.last_renewed_at == _Slot("renewed"))))
-        self._delete_underlay = prepared(leases.delete().where(
-            leases.underlay_ip == _Slot("underlay_ip")))
-        self._touch_active = prepared(leases.update(last_renewed_at=now).where(
-            (leases.underlay_ip == _Slot("underlay_ip"))
-            & (leases.overlay_subnet == _Slot("overlay_subnet"))
-            & (leases.overlay_hwaddr == _Slot("overlay_hwaddr"))
-            & (leases.last_renewed_at > cutoff)))
-        self._revive = prepared(leases.update(last_renewed_at=now).where(
-            (leases.id == _Slot("id")) & (leases.last_renewed_at <= cutoff)))
-        self._touch = prepared(leases.update(last_renewed_at=now).where(
-            leases.id == _Slot("id")))
+            .where(revision.id == 1)
+            .order_by(leases.id)
+        )
+        self._bump = prepared(
+            revision.update(value=revision.value + 1).where(revision.id == 1)
+        )
+        self._insert = prepared(
+            leases.insert(
+                underlay_ip=_Slot("underlay_ip"),
+                overlay_subnet=_Slot("overlay_subnet"),
+                overlay_hwaddr=_Slot("overlay_hwaddr"),
+                last_renewed_at=now,
+            )
+        )
+        self._delete = prepared(
+            leases.delete().where(
+                (leases.id == _Slot("id"))
+                & (leases.last_renewed_at == _Slot("renewed"))
+            )
+        )
+        self._delete_underlay = prepared(
+            leases.delete().where(leases.underlay_ip == _Slot("underlay_ip"))
+        )
+        self._touch_active = prepared(
+            leases.update(last_renewed_at=now).where(
+                (leases.underlay_ip == _Slot("underlay_ip"))
+                & (leases.overlay_subnet == _Slot("overlay_subnet"))
+                & (leases.overlay_hwaddr == _Slot("overlay_hwaddr"))
+                & (leases.last_renewed_at > cutoff)
+            )
+        )
+        self._revive = prepared(
+            leases.update(last_renewed_at=now).where(
+                (leases.id == _Slot("id")) & (leases.last_renewed_at <= cutoff)
+            )
+        )
+        self._touch = prepared(
+            leases.update(last_renewed_at=now).where(leases.id == _Slot("id"))
+        )
 
     @classmethod
-    def open(cls, spec: str | dict, *, timeout: float = DEFAULT_TIMEOUT,
-             max_lifetime: float = 0) -> "LeaseStore":
+    def open(
+        cls,
+        spec: str | dict,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_lifetime: float = 0,
+    ) -> "LeaseStore":
         return cls(open_database(spec, timeout), max_lifetime)
 
     # -- connection handling ---------------------------------------------------
@@ -402,8 +523,11 @@ class LeaseStore:
         """Wrap one unit of work: database failures become `DatabaseError` and drop
         this thread's connection; lost races become `WriteConflict`."""
         with self._serial:
-            if self.max_lifetime > 0 and not self.db.is_closed() \
-                    and self.db.connection_age() > self.max_lifetime:
+            if (
+                self.max_lifetime > 0
+                and not self.db.is_closed()
+                and self.db.connection_age() > self.max_lifetime
+            ):
                 self.discard()
             try:
                 yield self
@@ -414,8 +538,12 @@ class LeaseStore:
                     raise WriteConflict(_first_line(err)) from err
                 self.discard()
                 raise DatabaseError(f"database: {_first_line(err)}") from err
-            except (peewee.PeeweeException, peewee.DatabaseError, peewee.InterfaceError,
-                    OSError) as err:
+            except (
+                peewee.PeeweeException,
+                peewee.DatabaseError,
+                peewee.InterfaceError,
+                OSError,
+            ) as err:
                 self.discard()
                 raise DatabaseError(f"database: {_first_line(err)}") from err
 
@@ -487,8 +615,9 @@ class LeaseStore:
     def all_rows(self, expiration: int) -> tuple[int, list[Row]]:
         """(database now, every row) for operators, expired ones included."""
         (now,) = self._now().fetchone()
-        return int(now), [_row(found) for found in
-                          self._all(expiration=expiration).fetchall()]
+        return int(now), [
+            _row(found) for found in self._all(expiration=expiration).fetchall()
+        ]
 
     # -- writes (inside `write()`; each bumps the revision when it changes the set) --
 
@@ -496,13 +625,18 @@ class LeaseStore:
         """Mark the routable set as changed; call inside the changing transaction."""
         self._bump()
 
-    def insert(self, underlay_ip: str, overlay_subnet: str, overlay_hwaddr: str) -> None:
-        self._insert(underlay_ip=underlay_ip, overlay_subnet=overlay_subnet,
-                     overlay_hwaddr=overlay_hwaddr)
+    def insert(
+        self, underlay_ip: str, overlay_subnet: str, overlay_hwaddr: str
+    ) -> None:
+        self._insert(
+            underlay_ip=underlay_ip,
+            overlay_subnet=overlay_subnet,
+            overlay_hwaddr=overlay_hwaddr,
+        )
         self.bump()
 
     def delete(self, row: Row) -> bool:
-        """Delete exactly this row as read (same id and timestamp); False if it changed."""
+        """Delete this row as read (same id and timestamp); False if it changed."""
         deleted = self._delete.rowcount(id=row.id, renewed=row.last_renewed_at)
         if deleted:
             self.bump()
@@ -514,12 +648,22 @@ class LeaseStore:
             self.bump()
         return bool(deleted)
 
-    def touch_active(self, underlay_ip: str, overlay_subnet: str, overlay_hwaddr: str,
-                     expiration: int) -> bool:
-        """Renew the row only if it matches and is still routable (no revision change)."""
-        return bool(self._touch_active.rowcount(
-            underlay_ip=underlay_ip, overlay_subnet=overlay_subnet,
-            overlay_hwaddr=overlay_hwaddr, expiration=expiration))
+    def touch_active(
+        self,
+        underlay_ip: str,
+        overlay_subnet: str,
+        overlay_hwaddr: str,
+        expiration: int,
+    ) -> bool:
+        """Renew the row if it matches and is still routable (no revision change)."""
+        return bool(
+            self._touch_active.rowcount(
+                underlay_ip=underlay_ip,
+                overlay_subnet=overlay_subnet,
+                overlay_hwaddr=overlay_hwaddr,
+                expiration=expiration,
+            )
+        )
 
     def touch(self, row: Row, expiration: int) -> bool:
         """Renew `row`; bump the revision when that brings it back from expiry.

@@ -24,7 +24,7 @@ from silkctl.hwaddr import vtep_mac
 log = logging.getLogger(__name__)
 
 ACQUIRE_ATTEMPTS = 10
-# Renew and release retry only lost lock races (busy SQLite, deadlocks).
+# Renew and release retry only lost races (deadlocks).
 WRITE_ATTEMPTS = 5
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
@@ -50,20 +50,26 @@ def _check_lease(lease: Lease) -> Lease:
     try:
         underlay = str(ipaddress.IPv4Address(lease.underlay_ip))
     except ValueError:
-        raise NonRetriable(f"renew-subnet-lease: invalid underlay_ip "
-                           f"{lease.underlay_ip!r}") from None
+        raise NonRetriable(
+            f"renew-subnet-lease: invalid underlay_ip {lease.underlay_ip!r}"
+        ) from None
     try:
         network = ipaddress.IPv4Network(lease.overlay_subnet)
     except ValueError:
-        raise NonRetriable(f"renew-subnet-lease: invalid overlay_subnet "
-                           f"{lease.overlay_subnet!r}") from None
+        raise NonRetriable(
+            f"renew-subnet-lease: invalid overlay_subnet {lease.overlay_subnet!r}"
+        ) from None
     if "/" not in lease.overlay_subnet:
-        raise NonRetriable(f"renew-subnet-lease: overlay_subnet "
-                           f"{lease.overlay_subnet!r} has no prefix length")
+        raise NonRetriable(
+            f"renew-subnet-lease: overlay_subnet "
+            f"{lease.overlay_subnet!r} has no prefix length"
+        )
     mac = lease.overlay_hardware_addr.lower()
     if not _MAC.match(mac):
-        raise NonRetriable(f"renew-subnet-lease: invalid overlay_hardware_addr "
-                           f"{lease.overlay_hardware_addr!r}")
+        raise NonRetriable(
+            f"renew-subnet-lease: invalid overlay_hardware_addr "
+            f"{lease.overlay_hardware_addr!r}"
+        )
     return Lease(underlay, str(network), mac)
 
 
@@ -92,8 +98,14 @@ class Leaser:
                     if lease is None:
                         lease = self._try_new(store, underlay_ip, single)
             except WriteConflict as err:
-                log.debug("acquire-attempt-lost", extra={
-                    "underlay_ip": underlay_ip, "attempt": attempt, "error": str(err)})
+                log.debug(
+                    "acquire-attempt-lost",
+                    extra={
+                        "underlay_ip": underlay_ip,
+                        "attempt": attempt,
+                        "error": str(err),
+                    },
+                )
                 last_error = err
                 continue
             if lease is not None:
@@ -111,11 +123,18 @@ class Leaser:
             return _lease(row)
         with store.write():
             if store.delete(row):
-                log.info("lease-out-of-pool-deleted", extra={
-                    "underlay_ip": underlay_ip, "overlay_subnet": row.overlay_subnet})
+                log.info(
+                    "lease-out-of-pool-deleted",
+                    extra={
+                        "underlay_ip": underlay_ip,
+                        "overlay_subnet": row.overlay_subnet,
+                    },
+                )
         return None
 
-    def _try_new(self, store: LeaseStore, underlay_ip: str, single: bool) -> Lease | None:
+    def _try_new(
+        self, store: LeaseStore, underlay_ip: str, single: bool
+    ) -> Lease | None:
         subnet = self.pool.pick_free(store.taken(single), single)
         reclaimed = None
         if subnet is None:
@@ -127,22 +146,33 @@ class Leaser:
         with store.write():
             if reclaimed is not None and not store.delete(reclaimed):
                 raise WriteConflict(f"expired lease {subnet} was taken meanwhile")
-            store.insert(lease.underlay_ip, lease.overlay_subnet, lease.overlay_hardware_addr)
+            store.insert(
+                lease.underlay_ip, lease.overlay_subnet, lease.overlay_hardware_addr
+            )
         if reclaimed is not None:
-            log.info("lease-reclaimed", extra={
-                "underlay_ip": underlay_ip, "overlay_subnet": subnet,
-                "previous_underlay_ip": reclaimed.underlay_ip})
+            log.info(
+                "lease-reclaimed",
+                extra={
+                    "underlay_ip": underlay_ip,
+                    "overlay_subnet": subnet,
+                    "previous_underlay_ip": reclaimed.underlay_ip,
+                },
+            )
         log.info("lease-acquired", extra=lease.to_json())
         return lease
 
     # -- renew, release ----------------------------------------------------------
 
     def renew(self, lease: Lease) -> None:
-        """Keep `lease` routable; insert it when unknown; 409 when it differs (SPEC §1.7)."""
+        """Keep `lease` routable; insert it if unknown; 409 if it differs (§1.7)."""
         lease = _check_lease(lease)
         with self.store.session() as store:
-            if store.touch_active(lease.underlay_ip, lease.overlay_subnet,
-                                  lease.overlay_hardware_addr, self.expiration):
+            if store.touch_active(
+                lease.underlay_ip,
+                lease.overlay_subnet,
+                lease.overlay_hardware_addr,
+                self.expiration,
+            ):
                 if log.isEnabledFor(logging.DEBUG):
                     log.debug("lease-renewed", extra=lease.to_json())
                 return
@@ -152,7 +182,7 @@ class Leaser:
             raise NonRetriable(f"renew-subnet-lease: {err}") from err
 
     def _write(self, step, *args):
-        """Run `step(store, *args)` in a write transaction, again after a lost lock race."""
+        """Run `step(store, *args)` in a write transaction; again after a lost race."""
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 with self.store.session() as store, store.write():
@@ -166,13 +196,17 @@ class Leaser:
     def _renew_slow(self, store: LeaseStore, lease: Lease) -> None:
         row = store.get(lease.underlay_ip, self.expiration)
         if row is None:
-            store.insert(lease.underlay_ip, lease.overlay_subnet, lease.overlay_hardware_addr)
+            store.insert(
+                lease.underlay_ip, lease.overlay_subnet, lease.overlay_hardware_addr
+            )
             log.info("lease-inserted-on-renew", extra=lease.to_json())
             return
         if _lease(row) != lease:
             raise NonRetriable("renew-subnet-lease: lease mismatch")
-        revived = store.touch(row, self.expiration)
-        log.info("lease-revived" if revived else "lease-renewed", extra=lease.to_json())
+        if store.touch(row, self.expiration):
+            log.info("lease-revived", extra=lease.to_json())
+        else:
+            log.debug("lease-renewed", extra=lease.to_json())
 
     def release(self, underlay_ip: str) -> None:
         """Forget the host's lease; releasing an unknown host is not an error."""
@@ -198,8 +232,3 @@ class Leaser:
         """(database now, every row including expired ones), for operators."""
         with self.store.session() as store:
             return store.all_rows(self.expiration)
-
-    def find(self, underlay_ip: str) -> Row | None:
-        underlay_ip = parse_underlay_ip(underlay_ip)
-        with self.store.session() as store:
-            return store.get(underlay_ip, self.expiration)

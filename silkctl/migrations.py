@@ -29,27 +29,34 @@ LOCK_TIMEOUT = 60
 
 def _model(database, table: str, **fields) -> type[peewee.Model]:
     meta = type("Meta", (), {"database": database, "table_name": table})
-    return type(f"m_{table}", (peewee.Model,), {"Meta": meta, "__module__": __name__,
-                                                  **fields})
+    return type(
+        f"m_{table}", (peewee.Model,), {"Meta": meta, "__module__": __name__, **fields}
+    )
 
 
 def m001_create_leases(database) -> None:
     """The reference's `subnets` table, as `leases`: one row per host."""
-    lease = _model(database, LEASES,
-                   id=peewee.AutoField(),
-                   underlay_ip=peewee.CharField(max_length=15, unique=True),
-                   overlay_subnet=peewee.CharField(max_length=18, unique=True),
-                   overlay_hwaddr=peewee.CharField(max_length=17, unique=True),
-                   last_renewed_at=peewee.BigIntegerField())
+    lease = _model(
+        database,
+        LEASES,
+        id=peewee.AutoField(),
+        underlay_ip=peewee.CharField(max_length=15, unique=True),
+        overlay_subnet=peewee.CharField(max_length=18, unique=True),
+        overlay_hwaddr=peewee.CharField(max_length=17, unique=True),
+        last_renewed_at=peewee.BigIntegerField(),
+    )
     lease.create_table(safe=True)
 
 
 def m002_create_lease_revision(database) -> None:
     """One row counting changes to the routable set, for the `GET /leases` ETag."""
-    revision = _model(database, REVISION,
-                      id=peewee.IntegerField(primary_key=True),
-                      epoch=peewee.CharField(max_length=32),
-                      value=peewee.BigIntegerField())
+    revision = _model(
+        database,
+        REVISION,
+        id=peewee.IntegerField(primary_key=True),
+        epoch=peewee.CharField(max_length=32),
+        value=peewee.BigIntegerField(),
+    )
     revision.create_table(safe=True)
     revision.insert(id=1, epoch=new_epoch(), value=0).on_conflict_ignore().execute()
 
@@ -60,7 +67,11 @@ def m003_index_last_renewed_at(database) -> None:
     run_operations(migrator.add_index(LEASES, ("last_renewed_at",), False))
 
 
-MIGRATIONS = [m001_create_leases, m002_create_lease_revision, m003_index_last_renewed_at]
+MIGRATIONS = [
+    m001_create_leases,
+    m002_create_lease_revision,
+    m003_index_last_renewed_at,
+]
 
 
 @contextmanager
@@ -73,11 +84,13 @@ def _exclusive(database):
         finally:
             database.execute_sql("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
     elif kind == "mysql":
-        (got,) = database.execute_sql("SELECT GET_LOCK(%s, %s)",
-                                      (LOCK_NAME, LOCK_TIMEOUT)).fetchone()
+        (got,) = database.execute_sql(
+            "SELECT GET_LOCK(%s, %s)", (LOCK_NAME, LOCK_TIMEOUT)
+        ).fetchone()
         if got != 1:
-            raise DatabaseError(f"migrate: lock {LOCK_NAME} not granted in "
-                                f"{LOCK_TIMEOUT}s")
+            raise DatabaseError(
+                f"migrate: lock {LOCK_NAME} not granted in {LOCK_TIMEOUT}s"
+            )
         try:
             yield
         finally:
@@ -97,9 +110,12 @@ def applied(database) -> list[str]:
 
 def migrate(database) -> list[str]:
     """Apply every pending migration in order; returns the names applied now."""
-    record = _model(database, TABLE,
-                    name=peewee.CharField(max_length=100, primary_key=True),
-                    applied_at=peewee.BigIntegerField())
+    record = _model(
+        database,
+        TABLE,
+        name=peewee.CharField(max_length=100, primary_key=True),
+        applied_at=peewee.BigIntegerField(),
+    )
     done_now = []
     with database.connection_context(), _exclusive(database):
         record.create_table(safe=True)

@@ -15,8 +15,10 @@ from silkctl.errors import ConfigError
 def _san(path):
     cert = x509.load_pem_x509_certificate(open(path, "rb").read())
     names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    return (set(names.get_values_for_type(x509.DNSName)),
-            {str(ip) for ip in names.get_values_for_type(x509.IPAddress)})
+    return (
+        set(names.get_values_for_type(x509.DNSName)),
+        {str(ip) for ip in names.get_values_for_type(x509.IPAddress)},
+    )
 
 
 def test_init_certs_writes_six_files_readable_by_owner_only(tmp_path):
@@ -58,7 +60,9 @@ def test_init_certs_rejects_a_bad_ip(tmp_path):
 
 def test_server_tls_context_requires_client_certificates_and_tls12(tmp_path):
     paths = certs.init_certs(str(tmp_path))
-    context = certs.server_tls_context(paths.ca_cert, paths.server_cert, paths.server_key)
+    context = certs.server_tls_context(
+        paths.ca_cert, paths.server_cert, paths.server_key
+    )
     assert context.verify_mode == ssl.CERT_REQUIRED
     assert context.minimum_version == ssl.TLSVersion.TLSv1_2
 
@@ -66,8 +70,10 @@ def test_server_tls_context_requires_client_certificates_and_tls12(tmp_path):
 def test_server_tls_context_names_the_file_it_cannot_load(tmp_path):
     paths = certs.init_certs(str(tmp_path))
     with pytest.raises(ConfigError, match="missing.pem"):
-        certs.server_tls_context(paths.ca_cert, str(tmp_path / "missing.pem"),
-                                 paths.server_key)
+        certs.server_tls_context(
+            paths.ca_cert, str(tmp_path / "missing.pem"), paths.server_key
+        )
     with pytest.raises(ConfigError, match="load client CA"):
-        certs.server_tls_context(str(tmp_path / "nope.crt"), paths.server_cert,
-                                 paths.server_key)
+        certs.server_tls_context(
+            str(tmp_path / "nope.crt"), paths.server_cert, paths.server_key
+        )

@@ -8,8 +8,8 @@ import pytest
 from silkctl import db
 from silkctl.errors import ConfigError, DatabaseError
 
-
 # -- opening (no server needed) ------------------------------------------------------
+
 
 def test_open_sqlite_url_is_an_absolute_path_in_wal_mode(tmp_path):
     database = db.open_database(f"sqlite://{tmp_path}/x/leases.db")
@@ -30,57 +30,90 @@ def test_open_postgres_url_over_the_unix_socket():
 
 def test_open_mysql_url_with_unix_socket_and_password():
     database = db.open_database(
-        "mysql://root:s%40cret@localhost/test?unix_socket=/run/mysqld/mysqld.sock")
+        "mysql://root:s%40cret@localhost/test?unix_socket=/run/mysqld/mysqld.sock"
+    )
     assert database.kind == "mysql"
     assert database.connect_params["unix_socket"] == "/run/mysqld/mysqld.sock"
     assert database.connect_params["password"] == "s@cret"
 
 
 def test_open_reference_object_for_postgres_with_tls():
-    database = db.open_database({
-        "type": "postgres", "user": "u", "password": "p", "host": "db.example",
-        "port": 5432, "database_name": "silk", "timeout": 7, "require_ssl": True,
-        "ca_cert": "/ca.pem"})
+    database = db.open_database(
+        {
+            "type": "postgres",
+            "user": "u",
+            "password": "p",
+            "host": "db.example",
+            "port": 5432,
+            "database_name": "silk",
+            "timeout": 7,
+            "require_ssl": True,
+            "ca_cert": "/ca.pem",
+        }
+    )
     params = database.connect_params
-    assert (database.database, params["sslmode"], params["sslrootcert"]) == \
-        ("silk", "verify-full", "/ca.pem")
+    assert (database.database, params["sslmode"], params["sslrootcert"]) == (
+        "silk",
+        "verify-full",
+        "/ca.pem",
+    )
     assert params["connect_timeout"] == 7
 
 
 def test_open_reference_object_for_mysql_skipping_hostname_validation():
-    database = db.open_database({
-        "type": "mysql", "user": "u", "host": "db", "port": 3306, "database_name": "silk",
-        "require_ssl": True, "ca_cert": "/ca.pem", "skip_hostname_validation": True})
+    database = db.open_database(
+        {
+            "type": "mysql",
+            "user": "u",
+            "host": "db",
+            "port": 3306,
+            "database_name": "silk",
+            "require_ssl": True,
+            "ca_cert": "/ca.pem",
+            "skip_hostname_validation": True,
+        }
+    )
     params = database.connect_params
     assert params["ssl_ca"] == "/ca.pem"
     assert params["ssl_verify_cert"] is True
     assert params["ssl_verify_identity"] is False
 
 
-@pytest.mark.parametrize(("spec", "message"), [
-    ("oracle://x/y", "is not a sqlite://, postgresql:// or mysql:// URL"),
-    ("postgresql://u@h:5432/", "names no database"),
-    ("postgresql://u@h:99999/db", "invalid port"),
-    ("mysql://root@h/db?colour=blue", "unknown mysql option 'colour'"),
-    ("sqlite://", "sqlite needs a file path"),
-    ("", "expected a URL string or an object"),
-    ({"type": "oracle", "user": "u", "host": "h", "port": 1}, "database.type"),
-    ({"type": "mysql", "host": "h"}, "database.user: required; database.port: required"),
-])
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("oracle://x/y", "is not a sqlite://, postgresql:// or mysql:// URL"),
+        ("postgresql://u@h:5432/", "names no database"),
+        ("postgresql://u@h:99999/db", "invalid port"),
+        ("mysql://root@h/db?colour=blue", "unknown mysql option 'colour'"),
+        ("sqlite://", "sqlite needs a file path"),
+        ("", "expected a URL string or an object"),
+        ({"type": "oracle", "user": "u", "host": "h", "port": 1}, "database.type"),
+        (
+            {"type": "mysql", "host": "h"},
+            "database.user: required; database.port: required",
+        ),
+    ],
+)
 def test_open_database_names_the_problem(spec, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         db.open_database(spec)
 
 
 def test_describe_hides_the_password():
-    assert db.describe("postgresql://u:secret@h:5432/db") == "postgresql://u:***@h:5432/db"
+    assert (
+        db.describe("postgresql://u:secret@h:5432/db") == "postgresql://u:***@h:5432/db"
+    )
 
 
 # -- the SQL (each backend) ------------------------------------------------------------
 
+
 def _insert(store, ip, subnet):
     with store.write():
-        store.insert(ip, subnet, f"ee:ee:{subnet.split('/')[0].split('.')[-2]:0>2}:00:00:00")
+        store.insert(
+            ip, subnet, f"ee:ee:{subnet.split('/')[0].split('.')[-2]:0>2}:00:00:00"
+        )
 
 
 def test_store_insert_get_and_taken_by_kind(store):
@@ -135,8 +168,13 @@ def test_store_oldest_expired_is_per_kind(store):
 def test_store_delete_refuses_a_row_renewed_since_it_was_read(store):
     _insert(store, "10.0.0.1", "10.255.1.0/24")
     row = store.get("10.0.0.1", 60)
-    stale = db.Row(row.id, row.underlay_ip, row.overlay_subnet, row.overlay_hwaddr,
-                   row.last_renewed_at - 5)
+    stale = db.Row(
+        row.id,
+        row.underlay_ip,
+        row.overlay_subnet,
+        row.overlay_hwaddr,
+        row.last_renewed_at - 5,
+    )
     assert store.delete(stale) is False
     assert store.delete(row) is True
 
@@ -144,9 +182,15 @@ def test_store_delete_refuses_a_row_renewed_since_it_was_read(store):
 def test_store_touch_active_only_renews_a_matching_live_row(store):
     _insert(store, "10.0.0.1", "10.255.1.0/24")
     row = store.get("10.0.0.1", 60)
-    assert store.touch_active(row.underlay_ip, row.overlay_subnet, row.overlay_hwaddr, 60)
-    assert not store.touch_active(row.underlay_ip, "10.255.9.0/24", row.overlay_hwaddr, 60)
-    assert not store.touch_active(row.underlay_ip, row.overlay_subnet, row.overlay_hwaddr, 0)
+    assert store.touch_active(
+        row.underlay_ip, row.overlay_subnet, row.overlay_hwaddr, 60
+    )
+    assert not store.touch_active(
+        row.underlay_ip, "10.255.9.0/24", row.overlay_hwaddr, 60
+    )
+    assert not store.touch_active(
+        row.underlay_ip, row.overlay_subnet, row.overlay_hwaddr, 0
+    )
 
 
 def test_store_ping_and_connection_per_thread(store):

@@ -1,4 +1,4 @@
-"""Tests of silkctl/leaser.py: acquire, renew, release and listing policy (SPEC §1.6-1.8)."""
+"""Tests of silkctl/leaser.py: acquire, renew, release and listing (SPEC §1.6-1.8)."""
 
 import time
 
@@ -44,8 +44,11 @@ def test_acquire_keeps_a_block_when_the_host_now_asks_for_a_single_ip(leaser):
 def test_acquire_single_ips_come_from_the_first_block(store):
     leaser = make_leaser(store, "10.255.0.0/29", 30)
     leases = [leaser.acquire(f"10.0.0.{i}", single=True) for i in range(1, 4)]
-    assert sorted(lease.overlay_subnet for lease in leases) == \
-        ["10.255.0.1/32", "10.255.0.2/32", "10.255.0.3/32"]
+    assert sorted(lease.overlay_subnet for lease in leases) == [
+        "10.255.0.1/32",
+        "10.255.0.2/32",
+        "10.255.0.3/32",
+    ]
     with pytest.raises(Conflict, match="no lease available"):
         leaser.acquire("10.0.0.9", single=True)
 
@@ -78,7 +81,9 @@ def test_acquire_replaces_a_lease_outside_a_changed_network(store):
     new = new_leaser.acquire("10.0.0.1")
     assert new.overlay_subnet.startswith("10.254.")
     assert new != old
-    assert [row.overlay_subnet for row in new_leaser.all_leases()[1]] == [new.overlay_subnet]
+    assert [row.overlay_subnet for row in new_leaser.all_leases()[1]] == [
+        new.overlay_subnet
+    ]
 
 
 @pytest.mark.parametrize("bad", ["nope", "10.0.0.256", "::1", "", "10.0.0.1/24"])
@@ -105,20 +110,25 @@ def test_renew_inserts_a_valid_lease_it_has_never_seen(leaser):
 @pytest.mark.parametrize("field", ["overlay_subnet", "overlay_hardware_addr"])
 def test_renew_refuses_a_lease_that_differs_from_the_stored_one(leaser, field):
     lease = leaser.acquire("10.0.0.1")
-    changed = {"overlay_subnet": "10.255.99.0/24",
-               "overlay_hardware_addr": "ee:ee:0a:ff:63:00"}[field]
+    changed = {
+        "overlay_subnet": "10.255.99.0/24",
+        "overlay_hardware_addr": "ee:ee:0a:ff:63:00",
+    }[field]
     other = Lease(**{**lease.to_json(), field: changed})
     with pytest.raises(NonRetriable, match="lease mismatch"):
         leaser.renew(other)
     assert leaser.routable()[1] == [tuple(lease.to_json().values())]
 
 
-@pytest.mark.parametrize("lease", [
-    Lease("nope", "10.255.1.0/24", "ee:ee:0a:ff:01:00"),
-    Lease("10.0.0.1", "10.255.1.0", "ee:ee:0a:ff:01:00"),
-    Lease("10.0.0.1", "10.255.1.7/24", "ee:ee:0a:ff:01:00"),
-    Lease("10.0.0.1", "10.255.1.0/24", "not-a-mac"),
-])
+@pytest.mark.parametrize(
+    "lease",
+    [
+        Lease("nope", "10.255.1.0/24", "ee:ee:0a:ff:01:00"),
+        Lease("10.0.0.1", "10.255.1.0", "ee:ee:0a:ff:01:00"),
+        Lease("10.0.0.1", "10.255.1.7/24", "ee:ee:0a:ff:01:00"),
+        Lease("10.0.0.1", "10.255.1.0/24", "not-a-mac"),
+    ],
+)
 def test_renew_refuses_an_invalid_lease_as_non_retriable(leaser, lease):
     with pytest.raises(NonRetriable, match="renew-subnet-lease: "):
         leaser.renew(lease)
@@ -128,7 +138,9 @@ def test_renew_refuses_an_invalid_lease_as_non_retriable(leaser, lease):
 def test_renew_refuses_a_subnet_held_by_another_host(leaser):
     lease = leaser.acquire("10.0.0.1")
     with pytest.raises(NonRetriable, match="renew-subnet-lease"):
-        leaser.renew(Lease("10.0.0.2", lease.overlay_subnet, lease.overlay_hardware_addr))
+        leaser.renew(
+            Lease("10.0.0.2", lease.overlay_subnet, lease.overlay_hardware_addr)
+        )
 
 
 def test_release_forgets_the_lease_and_is_idempotent(leaser):

@@ -34,11 +34,16 @@ def test_migrate_upgrades_an_m001_schema_in_place_keeping_rows(bare_store):
         migrations.m001_create_leases(database)
         database.execute_sql(
             "CREATE TABLE silkctl_migrations (name VARCHAR(100) PRIMARY KEY, "
-            "applied_at BIGINT NOT NULL)")
-        database.execute_sql("INSERT INTO silkctl_migrations VALUES ('m001_create_leases', 0)")
+            "applied_at BIGINT NOT NULL)"
+        )
+        database.execute_sql(
+            "INSERT INTO silkctl_migrations VALUES ('m001_create_leases', 0)"
+        )
         database.execute_sql(
             "INSERT INTO leases (underlay_ip, overlay_subnet, overlay_hwaddr, "
-            "last_renewed_at) VALUES ('10.0.0.1', '10.255.1.0/24', 'ee:ee:0a:ff:01:00', 1)")
+            "last_renewed_at) VALUES "
+            "('10.0.0.1', '10.255.1.0/24', 'ee:ee:0a:ff:01:00', 1)"
+        )
 
     assert migrations.migrate(database) == NAMES[1:]
 

@@ -1,12 +1,13 @@
-"""`silkctl lease list|show|release`: inspect and free leases on a running controller."""
+"""`silkctl lease list|show|release`: inspect and free leases on a controller."""
 
 import typer
 
 from silkctl import output
 from silkctl.errors import ConfigError, NotFound
 
-app = typer.Typer(help="Inspect and release leases on a running controller.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Inspect and release leases on a running controller.", no_args_is_help=True
+)
 
 COLUMNS = ("underlay IP", "subnet", "MAC", "kind", "renewed", "expired")
 
@@ -17,8 +18,12 @@ def connect(controller, ca_cert, cert, key, config):
     from silkctl.client import ControllerClient, client_tls_context
     from silkctl.config import read_json_file
 
-    values = {"connectivity_server_url": controller, "ca_cert_file": ca_cert,
-              "client_cert_file": cert, "client_key_file": key}
+    values = {
+        "connectivity_server_url": controller,
+        "ca_cert_file": ca_cert,
+        "client_cert_file": cert,
+        "client_key_file": key,
+    }
     if config:
         from_file = read_json_file(config)
         for name, value in values.items():
@@ -26,31 +31,56 @@ def connect(controller, ca_cert, cert, key, config):
                 values[name] = from_file[name]
     url = values["connectivity_server_url"]
     if not url:
-        raise ConfigError("--controller: no controller URL; give --controller, "
-                          "SILKCTL_CONTROLLER_URL or --config daemon.json")
+        raise ConfigError(
+            "--controller: no controller URL; give --controller, "
+            "SILKCTL_CONTROLLER_URL or --config daemon.json"
+        )
     tls = None
     if url.startswith("https://"):
-        missing = [flag for flag, name in (("--ca-cert", "ca_cert_file"),
-                                           ("--cert", "client_cert_file"),
-                                           ("--key", "client_key_file"))
-                   if not values[name]]
+        missing = [
+            flag
+            for flag, name in (
+                ("--ca-cert", "ca_cert_file"),
+                ("--cert", "client_cert_file"),
+                ("--key", "client_key_file"),
+            )
+            if not values[name]
+        ]
         if missing:
-            raise ConfigError(f"{', '.join(missing)}: needed for an https:// controller "
-                              "(or SILKCTL_CA_CERT, SILKCTL_CLIENT_CERT, "
-                              "SILKCTL_CLIENT_KEY)")
-        tls = client_tls_context(values["ca_cert_file"], values["client_cert_file"],
-                                 values["client_key_file"])
+            raise ConfigError(
+                f"{', '.join(missing)}: needed for an https:// controller "
+                "(or SILKCTL_CA_CERT, SILKCTL_CLIENT_CERT, "
+                "SILKCTL_CLIENT_KEY)"
+            )
+        tls = client_tls_context(
+            values["ca_cert_file"],
+            values["client_cert_file"],
+            values["client_key_file"],
+        )
     return ControllerClient(url, tls)
 
 
-CONTROLLER = typer.Option(None, "--controller", envvar="SILKCTL_CONTROLLER_URL",
-                          help="Controller URL, e.g. https://10.0.0.5:4103.")
-CA_CERT = typer.Option(None, "--ca-cert", envvar="SILKCTL_CA_CERT",
-                       help="CA the controller's certificate chains to.")
-CERT = typer.Option(None, "--cert", envvar="SILKCTL_CLIENT_CERT", help="Client certificate.")
-KEY = typer.Option(None, "--key", envvar="SILKCTL_CLIENT_KEY", help="Client private key.")
-CONFIG = typer.Option(None, "--config",
-                      help="Daemon config file to take the URL and TLS files from.")
+CONTROLLER = typer.Option(
+    None,
+    "--controller",
+    envvar="SILKCTL_CONTROLLER_URL",
+    help="Controller URL, e.g. https://10.0.0.5:4103.",
+)
+CA_CERT = typer.Option(
+    None,
+    "--ca-cert",
+    envvar="SILKCTL_CA_CERT",
+    help="CA the controller's certificate chains to.",
+)
+CERT = typer.Option(
+    None, "--cert", envvar="SILKCTL_CLIENT_CERT", help="Client certificate."
+)
+KEY = typer.Option(
+    None, "--key", envvar="SILKCTL_CLIENT_KEY", help="Client private key."
+)
+CONFIG = typer.Option(
+    None, "--config", help="Daemon config file to take the URL and TLS files from."
+)
 
 
 def _age(renewed_at, now) -> str | None:
@@ -66,11 +96,14 @@ def _age(renewed_at, now) -> str | None:
 
 def _row(item: dict, now) -> tuple:
     expired = item.get("expired")
-    return (item.get("underlay_ip"), item.get("overlay_subnet"),
-            item.get("overlay_hardware_addr"),
-            "single" if str(item.get("overlay_subnet", "")).endswith("/32") else "block",
-            _age(item.get("last_renewed_at"), now),
-            None if expired is None else ("yes" if expired else "no"))
+    return (
+        item.get("underlay_ip"),
+        item.get("overlay_subnet"),
+        item.get("overlay_hardware_addr"),
+        "single" if str(item.get("overlay_subnet", "")).endswith("/32") else "block",
+        _age(item.get("last_renewed_at"), now),
+        None if expired is None else ("yes" if expired else "no"),
+    )
 
 
 def _check_output(value: str) -> str:
@@ -79,14 +112,20 @@ def _check_output(value: str) -> str:
     return value
 
 
-OUTPUT = typer.Option("table", "--output", "-o", callback=_check_output,
-                      help="table or json.")
+OUTPUT = typer.Option(
+    "table", "--output", "-o", callback=_check_output, help="table or json."
+)
 
 
 @app.command("list")
-def lease_list(output_format: str = OUTPUT, controller: str = CONTROLLER,
-               ca_cert: str = CA_CERT, cert: str = CERT, key: str = KEY,
-               config: str = CONFIG) -> None:
+def lease_list(
+    output_format: str = OUTPUT,
+    controller: str = CONTROLLER,
+    ca_cert: str = CA_CERT,
+    cert: str = CERT,
+    key: str = KEY,
+    config: str = CONFIG,
+) -> None:
     """List every lease, expired ones included.
 
     Example:
@@ -100,18 +139,24 @@ def lease_list(output_format: str = OUTPUT, controller: str = CONTROLLER,
         output.emit_json(leases)
         return
     title = f"{len(leases)} lease{'' if len(leases) == 1 else 's'}"
-    table = output.table(title, COLUMNS,
-                         [_row(item, listing.get("now")) for item in leases])
+    table = output.table(
+        title, COLUMNS, [_row(item, listing.get("now")) for item in leases]
+    )
     for column in table.columns[:3]:
         column.no_wrap = True
     output.show(table)
 
 
 @app.command("show")
-def lease_show(underlay_ip: str = typer.Argument(..., help="The host's underlay IP."),
-               output_format: str = OUTPUT, controller: str = CONTROLLER,
-               ca_cert: str = CA_CERT, cert: str = CERT, key: str = KEY,
-               config: str = CONFIG) -> None:
+def lease_show(
+    underlay_ip: str = typer.Argument(..., help="The host's underlay IP."),
+    output_format: str = OUTPUT,
+    controller: str = CONTROLLER,
+    ca_cert: str = CA_CERT,
+    cert: str = CERT,
+    key: str = KEY,
+    config: str = CONFIG,
+) -> None:
     """Show the lease of one host.
 
     Example:
@@ -119,7 +164,9 @@ def lease_show(underlay_ip: str = typer.Argument(..., help="The host's underlay 
         silkctl lease show 10.0.16.5 --output json
     """
     listing = connect(controller, ca_cert, cert, key, config).list_all()
-    found = [item for item in listing["leases"] if item.get("underlay_ip") == underlay_ip]
+    found = [
+        item for item in listing["leases"] if item.get("underlay_ip") == underlay_ip
+    ]
     if not found:
         raise NotFound(f"no lease for {underlay_ip}")
     if output_format == "json":
@@ -130,9 +177,14 @@ def lease_show(underlay_ip: str = typer.Argument(..., help="The host's underlay 
 
 
 @app.command("release")
-def lease_release(underlay_ip: str = typer.Argument(..., help="The host's underlay IP."),
-                  controller: str = CONTROLLER, ca_cert: str = CA_CERT, cert: str = CERT,
-                  key: str = KEY, config: str = CONFIG) -> None:
+def lease_release(
+    underlay_ip: str = typer.Argument(..., help="The host's underlay IP."),
+    controller: str = CONTROLLER,
+    ca_cert: str = CA_CERT,
+    cert: str = CERT,
+    key: str = KEY,
+    config: str = CONFIG,
+) -> None:
     """Release a host's lease (its subnet becomes free); not an error when it has none.
 
     Example:

@@ -9,29 +9,46 @@ app = typer.Typer(help="Run the lease controller or a host daemon.", no_args_is_
 
 @app.command("controller")
 def serve_controller(
-    config_file: str = typer.Option(None, "--config", "-c",
-                                    help="Controller config file (JSON, reference keys)."),
-    listen_host: str = typer.Option(None, "--listen-host", help="Address of the lease API."),
-    listen_port: int = typer.Option(None, "--listen-port", help="Port of the lease API."),
+    config_file: str = typer.Option(
+        None, "--config", "-c", help="Controller config file (JSON, reference keys)."
+    ),
+    listen_host: str = typer.Option(
+        None, "--listen-host", help="Address of the lease API."
+    ),
+    listen_port: int = typer.Option(
+        None, "--listen-port", help="Port of the lease API."
+    ),
     database: str = typer.Option(
-        None, "--database", help="sqlite:///path, postgresql://... or mysql://... URL."),
-    network: str = typer.Option(None, "--network", help="Overlay network, e.g. 10.255.0.0/16."),
-    subnet_prefix_length: int = typer.Option(None, "--subnet-prefix-length",
-                                             help="Prefix length of each host's subnet."),
+        None, "--database", help="sqlite:///path, postgresql://... or mysql://... URL."
+    ),
+    network: str = typer.Option(
+        None, "--network", help="Overlay network, e.g. 10.255.0.0/16."
+    ),
+    subnet_prefix_length: int = typer.Option(
+        None, "--subnet-prefix-length", help="Prefix length of each host's subnet."
+    ),
     lease_expiration_seconds: int = typer.Option(
-        None, "--lease-expiration-seconds", help="Seconds until an unrenewed lease expires."),
-    ca_cert_file: str = typer.Option(None, "--ca-cert-file",
-                                     help="CA that client certificates must chain to."),
-    server_cert_file: str = typer.Option(None, "--server-cert-file",
-                                         help="Server certificate (PEM)."),
-    server_key_file: str = typer.Option(None, "--server-key-file",
-                                        help="Server private key (PEM)."),
-    plaintext: bool = typer.Option(None, "--plaintext/--tls",
-                                   help="Serve plain HTTP without TLS (labs only)."),
-    health_check_port: int = typer.Option(None, "--health-check-port",
-                                          help="Port of GET /health on 127.0.0.1."),
+        None,
+        "--lease-expiration-seconds",
+        help="Seconds until an unrenewed lease expires.",
+    ),
+    ca_cert_file: str = typer.Option(
+        None, "--ca-cert-file", help="CA that client certificates must chain to."
+    ),
+    server_cert_file: str = typer.Option(
+        None, "--server-cert-file", help="Server certificate (PEM)."
+    ),
+    server_key_file: str = typer.Option(
+        None, "--server-key-file", help="Server private key (PEM)."
+    ),
+    plaintext: bool = typer.Option(
+        None, "--plaintext/--tls", help="Serve plain HTTP without TLS (labs only)."
+    ),
+    health_check_port: int = typer.Option(
+        None, "--health-check-port", help="Port of GET /health on 127.0.0.1."
+    ),
 ) -> None:
-    """Run the lease controller: the /leases API over mutual TLS, /health on localhost.
+    """Run the lease controller: /leases over mutual TLS, /health on localhost.
 
     Settings come from the config file, then SILKCTL_<KEY> environment
     variables, then these options. SIGTERM or SIGINT stops it cleanly.
@@ -43,14 +60,20 @@ def serve_controller(
     from silkctl.config import ControllerConfig
     from silkctl.server import run_controller
 
-    config = ControllerConfig.load(config_file, {
-        "listen_host": listen_host, "listen_port": listen_port, "database": database,
-        "network": network, "subnet_prefix_length": subnet_prefix_length,
+    overrides = {
+        "listen_host": listen_host,
+        "listen_port": listen_port,
+        "database": database,
+        "network": network,
+        "subnet_prefix_length": subnet_prefix_length,
         "lease_expiration_seconds": lease_expiration_seconds,
-        "ca_cert_file": ca_cert_file, "server_cert_file": server_cert_file,
-        "server_key_file": server_key_file, "plaintext": plaintext,
-        "health_check_port": health_check_port})
-    run_controller(config)
+        "ca_cert_file": ca_cert_file,
+        "server_cert_file": server_cert_file,
+        "server_key_file": server_key_file,
+        "plaintext": plaintext,
+        "health_check_port": health_check_port,
+    }
+    run_controller(ControllerConfig.load(config_file, overrides))
 
 
 # ---- serve daemon ------------------------------------------------------------

@@ -42,27 +42,50 @@ def build_controller(config):
 
     tls = None
     if config.plaintext:
-        log.warning("plaintext-enabled", extra={
-            "detail": "the lease API serves plain HTTP without client certificates"})
+        log.warning(
+            "plaintext-enabled",
+            extra={
+                "detail": "the lease API serves plain HTTP without client certificates"
+            },
+        )
     else:
         from silkctl.certs import server_tls_context
 
-        tls = server_tls_context(config.ca_cert_file, config.server_cert_file,
-                                 config.server_key_file)
+        tls = server_tls_context(
+            config.ca_cert_file, config.server_cert_file, config.server_key_file
+        )
     description = db.describe(config.database)
-    store = db.LeaseStore.open(config.database,
-                               max_lifetime=config.connections_max_lifetime_seconds)
+    store = db.LeaseStore.open(
+        config.database, max_lifetime=config.connections_max_lifetime_seconds
+    )
     _migrate(store, description)
     pool = CidrPool(config.network, config.subnet_prefix_length)
     leaser = Leaser(store, pool, config.lease_expiration_seconds)
-    api = WsgiServer(ControllerApp(leaser).wsgi, config.listen_host, config.listen_port,
-                     tls=tls, threads=config.server_threads, name="controller")
-    health = WsgiServer(make_health_app(store), "127.0.0.1", config.health_check_port,
-                        threads=2, name="health")
-    log.info("controller-configured", extra={
-        "database": description, "network": config.network,
-        "subnet_prefix_length": config.subnet_prefix_length,
-        "blocks": pool.block_count, "single_ips": pool.single_count})
+    api = WsgiServer(
+        ControllerApp(leaser).wsgi,
+        config.listen_host,
+        config.listen_port,
+        tls=tls,
+        threads=config.server_threads,
+        name="controller",
+    )
+    health = WsgiServer(
+        make_health_app(store),
+        "127.0.0.1",
+        config.health_check_port,
+        threads=2,
+        name="health",
+    )
+    log.info(
+        "controller-configured",
+        extra={
+            "database": description,
+            "network": config.network,
+            "subnet_prefix_length": config.subnet_prefix_length,
+            "blocks": pool.block_count,
+            "single_ips": pool.single_count,
+        },
+    )
     return api, health
 
 
@@ -76,8 +99,10 @@ def run_controller(config) -> None:
             server.start()
         except OSError as err:
             api.stop()
-            raise SilkError(f"listen on {server.host}:{server.port} ({server.name}): "
-                            f"{err.strerror or err}") from err
+            raise SilkError(
+                f"listen on {server.host}:{server.port} ({server.name}): "
+                f"{err.strerror or err}"
+            ) from err
     log.info("controller-running", extra={"url": api.url, "health_url": health.url})
     api.serve_forever(health)
     log.info("controller-exited")

@@ -9,7 +9,6 @@ every row, expired ones too, with `last_renewed_at` and `expired`.
 """
 
 import json
-import threading
 
 import bottle
 
@@ -66,8 +65,9 @@ def _string(data: dict, key: str) -> str:
         raise BadRequest(f"unmarshal-request: missing key {key!r}")
     value = data[key]
     if not isinstance(value, str):
-        raise BadRequest(f"unmarshal-request: {key}: expected a string, got "
-                         f"{json.dumps(value)[:40]}")
+        raise BadRequest(
+            f"unmarshal-request: {key}: expected a string, got {json.dumps(value)[:40]}"
+        )
     return value
 
 
@@ -76,8 +76,10 @@ def _flag(data: dict, key: str) -> bool:
     if value is None:
         return False
     if not isinstance(value, bool):
-        raise BadRequest(f"unmarshal-request: {key}: expected true or false, got "
-                         f"{json.dumps(value)[:40]}")
+        raise BadRequest(
+            f"unmarshal-request: {key}: expected true or false, got "
+            f"{json.dumps(value)[:40]}"
+        )
     return value
 
 
@@ -88,8 +90,10 @@ def _encode(data) -> bytes:
 def _matches(if_none_match: str, tag: str) -> bool:
     if if_none_match.strip() == "*":
         return True
-    return any(candidate.strip().removeprefix("W/") == tag
-               for candidate in if_none_match.split(","))
+    return any(
+        candidate.strip().removeprefix("W/") == tag
+        for candidate in if_none_match.split(",")
+    )
 
 
 class ControllerApp:
@@ -97,8 +101,8 @@ class ControllerApp:
 
     def __init__(self, leaser: Leaser):
         self.leaser = leaser
+        # (ETag, encoded body) of the last full list; replaced whole, never mutated.
         self._listed: tuple[str, bytes] = ("", b"")
-        self._lock = threading.Lock()
         app = bottle.Bottle()
         app.config["json.enable"] = False
         app.route("/leases", "GET", self.list_leases)
@@ -113,8 +117,8 @@ class ControllerApp:
     # -- routes --------------------------------------------------------------------
 
     def list_leases(self) -> bytes:
-        bottle.response.content_type = _JSON
         if bottle.request.query.get("all") in ("1", "true", "yes"):
+            bottle.response.content_type = _JSON
             return self._list_all()
         if_none_match = bottle.request.environ.get("HTTP_IF_NONE_MATCH")
         tag = self.leaser.routable_tag()
@@ -123,35 +127,57 @@ class ControllerApp:
         cached_tag, body = self._listed
         if cached_tag != tag:
             tag, items = self.leaser.routable()
-            body = _encode({"leases": [
-                {"underlay_ip": ip, "overlay_subnet": subnet, "overlay_hardware_addr": mac}
-                for ip, subnet, mac in items]})
-            with self._lock:
-                self._listed = (tag, body)
+            body = _encode(
+                {
+                    "leases": [
+                        {
+                            "underlay_ip": ip,
+                            "overlay_subnet": subnet,
+                            "overlay_hardware_addr": mac,
+                        }
+                        for ip, subnet, mac in items
+                    ]
+                }
+            )
+            self._listed = (tag, body)
+        bottle.response.content_type = _JSON
         bottle.response.set_header("ETag", tag)
         return body
 
     def _list_all(self) -> bytes:
         now, rows = self.leaser.all_leases()
-        return _encode({"now": now, "lease_expiration_seconds": self.leaser.expiration,
-                        "leases": [{
-                            "underlay_ip": row.underlay_ip,
-                            "overlay_subnet": row.overlay_subnet,
-                            "overlay_hardware_addr": row.overlay_hwaddr,
-                            "last_renewed_at": row.last_renewed_at,
-                            "expired": row.expired} for row in rows]})
+        return _encode(
+            {
+                "now": now,
+                "lease_expiration_seconds": self.leaser.expiration,
+                "leases": [
+                    {
+                        "underlay_ip": row.underlay_ip,
+                        "overlay_subnet": row.overlay_subnet,
+                        "overlay_hardware_addr": row.overlay_hwaddr,
+                        "last_renewed_at": row.last_renewed_at,
+                        "expired": row.expired,
+                    }
+                    for row in rows
+                ],
+            }
+        )
 
     def acquire(self) -> bytes:
         data = _json_object(bottle.request.environ)
-        lease = self.leaser.acquire(_string(data, "underlay_ip"),
-                                    _flag(data, "single_overlay_ip"))
+        lease = self.leaser.acquire(
+            _string(data, "underlay_ip"), _flag(data, "single_overlay_ip")
+        )
         bottle.response.content_type = _JSON
         return _encode(lease.to_json())
 
     def renew(self) -> bytes:
         data = _json_object(bottle.request.environ)
-        lease = Lease(_string(data, "underlay_ip"), _string(data, "overlay_subnet"),
-                      _string(data, "overlay_hardware_addr"))
+        lease = Lease(
+            _string(data, "underlay_ip"),
+            _string(data, "overlay_subnet"),
+            _string(data, "overlay_hardware_addr"),
+        )
         self.leaser.renew(lease)
         bottle.response.content_type = _JSON
         return _EMPTY

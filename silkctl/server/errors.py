@@ -21,7 +21,9 @@ from silkctl.errors import BadRequest, SilkError
 
 log = logging.getLogger(__name__)
 
-request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "request_id", default=""
+)
 _ids = itertools.count(1)
 _ID_PREFIX = f"{os.getpid():x}"
 
@@ -38,8 +40,11 @@ def error_body(message: str) -> bytes:
 
 def _default_error(res: bottle.HTTPError) -> bytes:
     bottle.response.content_type = "application/json"
-    return error_body(res.body if isinstance(res.body, str) and res.body
-                      else res.status_line.split(" ", 1)[-1].lower())
+    return error_body(
+        res.body
+        if isinstance(res.body, str) and res.body
+        else res.status_line.split(" ", 1)[-1].lower()
+    )
 
 
 def _translate(callback):
@@ -51,11 +56,14 @@ def _translate(callback):
         except SilkError as err:
             status = err.http_status
             if status >= 500:
-                log.warning("request-failed", extra={"status": status, "error": str(err)})
+                log.warning(
+                    "request-failed", extra={"status": status, "error": str(err)}
+                )
             return _answer(status, str(err))
         except Exception as err:  # noqa: BLE001 - the API must answer JSON, not a traceback
             log.error("request-crashed", exc_info=err)
             return _answer(500, "internal server error")
+
     return wrapper
 
 
@@ -116,9 +124,16 @@ class RequestLog:
         try:
             return self.app(environ, _start_response)
         finally:
-            log.debug("request", extra={
-                "server": self.name, "request_id": rid,
-                "method": environ.get("REQUEST_METHOD"), "path": environ.get("PATH_INFO"),
-                "status": status[0],
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                "client": environ.get("SSL_CLIENT_S_DN_CN") or environ.get("REMOTE_ADDR")})
+            log.debug(
+                "request",
+                extra={
+                    "server": self.name,
+                    "request_id": rid,
+                    "method": environ.get("REQUEST_METHOD"),
+                    "path": environ.get("PATH_INFO"),
+                    "status": status[0],
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "client": environ.get("SSL_CLIENT_S_DN_CN")
+                    or environ.get("REMOTE_ADDR"),
+                },
+            )

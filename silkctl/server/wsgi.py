@@ -61,20 +61,35 @@ class _Server(wsgi.Server):
 
     def error_log(self, msg="", level=logging.INFO, traceback=False):
         # Refused handshakes and dropped clients are routine: keep them at debug.
-        log.debug("http-server-error", extra={"detail": msg},
-                  exc_info=traceback and level >= logging.ERROR)
+        log.debug(
+            "http-server-error",
+            extra={"detail": msg},
+            exc_info=traceback and level >= logging.ERROR,
+        )
 
 
 class WsgiServer:
     """One WSGI app served on `host:port`, plain or with mutual TLS."""
 
-    def __init__(self, app, host: str, port: int, *, tls: ssl.SSLContext | None = None,
-                 threads: int = 10, name: str = ""):
+    def __init__(
+        self,
+        app,
+        host: str,
+        port: int,
+        *,
+        tls: ssl.SSLContext | None = None,
+        threads: int = 10,
+        name: str = "",
+    ):
         self.name = name or "http"
         self.host = host
-        self._server = _Server((host, port), app, numthreads=threads,
-                               server_name=f"silkctl-{self.name}",
-                               request_queue_size=LISTEN_BACKLOG)
+        self._server = _Server(
+            (host, port),
+            app,
+            numthreads=threads,
+            server_name=f"silkctl-{self.name}",
+            request_queue_size=LISTEN_BACKLOG,
+        )
         self._server.keep_alive_conn_limit = KEEP_ALIVE_LIMIT
         if tls is not None:
             self._server.ssl_adapter = _ContextAdapter(tls)
@@ -92,10 +107,11 @@ class WsgiServer:
         return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     def start(self) -> "WsgiServer":
-        """Bind and listen, then serve from a background thread; returns once listening."""
+        """Bind, listen and serve from a background thread; returns once listening."""
         self._server.prepare()
-        self._thread = threading.Thread(target=self._serve, name=f"{self.name}-server",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._serve, name=f"{self.name}-server", daemon=True
+        )
         self._thread.start()
         log.info("listening", extra={"server": self.name, "url": self.url})
         return self
@@ -103,7 +119,9 @@ class WsgiServer:
     def _serve(self) -> None:
         try:
             self._server.serve()
-        except cheroot_errors.FatalSSLAlert:  # pragma: no cover - raised only on stop races
+        except (
+            cheroot_errors.FatalSSLAlert
+        ):  # pragma: no cover - raised only on stop races
             pass
 
     def stop(self) -> None:
@@ -116,15 +134,17 @@ class WsgiServer:
         log.info("stopped", extra={"server": self.name})
 
     def serve_forever(self, *others: "WsgiServer") -> None:
-        """Start this server (and `others`), block until SIGTERM or SIGINT, then stop all."""
+        """Start this server and `others`, block until SIGTERM or SIGINT, stop all."""
         done = threading.Event()
 
         def _signalled(signum, _frame):
             log.info("signal-received", extra={"signal": signal.Signals(signum).name})
             done.set()
 
-        previous = {sig: signal.signal(sig, _signalled)
-                    for sig in (signal.SIGTERM, signal.SIGINT)}
+        previous = {
+            sig: signal.signal(sig, _signalled)
+            for sig in (signal.SIGTERM, signal.SIGINT)
+        }
         servers = [self, *others]
         try:
             for server in servers:

@@ -12,8 +12,18 @@ runner = CliRunner()
 
 
 def test_certs_init_writes_the_files_mode_0600(tmp_path):
-    result = runner.invoke(app, ["certs", "init", str(tmp_path / "c"), "--controller-name",
-                                 "ctl.example", "--ip", "10.0.0.5"])
+    result = runner.invoke(
+        app,
+        [
+            "certs",
+            "init",
+            str(tmp_path / "c"),
+            "--controller-name",
+            "ctl.example",
+            "--ip",
+            "10.0.0.5",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "wrote ca.crt" in result.output
     for name in FILE_NAMES:
@@ -25,4 +35,6 @@ def test_certs_init_refuses_existing_files_without_force(tmp_path):
     result = runner.invoke(app, ["certs", "init", str(tmp_path)])
     assert result.exit_code != 0
     assert "--force" in str(result.exception)
-    assert runner.invoke(app, ["certs", "init", str(tmp_path), "--force"]).exit_code == 0
+    assert (
+        runner.invoke(app, ["certs", "init", str(tmp_path), "--force"]).exit_code == 0
+    )

@@ -20,11 +20,17 @@ from tests.fixtures.db import TestDatabase, migrated_store, selected_backends
 
 def call(app, method, path, body=None, headers=None):
     """(status, lower-cased headers, parsed JSON or raw bytes) of one request."""
-    environ = {"REQUEST_METHOD": method, "PATH_INFO": path.split("?")[0],
-               "QUERY_STRING": path.partition("?")[2]}
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path.split("?")[0],
+        "QUERY_STRING": path.partition("?")[2],
+    }
     setup_testing_defaults(environ)
-    raw = body if isinstance(body, bytes) else (
-        b"" if body is None else json.dumps(body).encode())
+    raw = (
+        body
+        if isinstance(body, bytes)
+        else (b"" if body is None else json.dumps(body).encode())
+    )
     environ["wsgi.input"] = io.BytesIO(raw)
     if raw:
         environ["CONTENT_LENGTH"] = str(len(raw))
@@ -33,8 +39,9 @@ def call(app, method, path, body=None, headers=None):
     status = []
 
     def start_response(line, response_headers, exc_info=None):
-        status.append((int(line.split()[0]),
-                       {k.lower(): v for k, v in response_headers}))
+        status.append(
+            (int(line.split()[0]), {k.lower(): v for k, v in response_headers})
+        )
 
     data = b"".join(app(environ, start_response))
     code, response_headers = status[0]
@@ -70,7 +77,9 @@ def snapshot(store):
 
 
 def test_acquire_answers_the_lease_json(api):
-    status, headers, body = call(api, "PUT", "/leases/acquire", {"underlay_ip": "10.0.0.1"})
+    status, headers, body = call(
+        api, "PUT", "/leases/acquire", {"underlay_ip": "10.0.0.1"}
+    )
     assert status == 200
     assert headers["content-type"] == "application/json"
     assert set(body) == {"underlay_ip", "overlay_subnet", "overlay_hardware_addr"}
@@ -78,19 +87,35 @@ def test_acquire_answers_the_lease_json(api):
 
 def test_acquire_reads_json_whatever_the_content_type_says(api):
     form = {"CONTENT_TYPE": "application/x-www-form-urlencoded"}
-    status, _, body = call(api, "PUT", "/leases/acquire",
-                           b'{"underlay_ip":"10.0.0.2","single_overlay_ip":true}', form)
+    status, _, body = call(
+        api,
+        "PUT",
+        "/leases/acquire",
+        b'{"underlay_ip":"10.0.0.2","single_overlay_ip":true}',
+        form,
+    )
     assert status == 200 and body["overlay_subnet"].endswith("/32")
-    status, _, _ = call(api, "PUT", "/leases/acquire", b'{"underlay_ip":"10.0.0.3"}',
-                        {"CONTENT_TYPE": ""})
+    status, _, _ = call(
+        api,
+        "PUT",
+        "/leases/acquire",
+        b'{"underlay_ip":"10.0.0.3"}',
+        {"CONTENT_TYPE": ""},
+    )
     assert status == 200
 
 
 def test_renew_and_release_answer_empty_objects(api):
     _, _, lease = call(api, "PUT", "/leases/acquire", {"underlay_ip": "10.0.0.1"})
     assert call(api, "PUT", "/leases/renew", lease)[:3:2] == (200, {})
-    assert call(api, "PUT", "/leases/release", {"underlay_ip": "10.0.0.1"})[:3:2] == (200, {})
-    assert call(api, "PUT", "/leases/release", {"underlay_ip": "10.0.0.1"})[:3:2] == (200, {})
+    assert call(api, "PUT", "/leases/release", {"underlay_ip": "10.0.0.1"})[:3:2] == (
+        200,
+        {},
+    )
+    assert call(api, "PUT", "/leases/release", {"underlay_ip": "10.0.0.1"})[:3:2] == (
+        200,
+        {},
+    )
 
 
 def test_list_leases_is_the_reference_shape(api):
@@ -111,12 +136,18 @@ def test_list_leases_all_adds_renewal_time_and_expiry_for_operators(api):
 def test_list_leases_etag_answers_304_until_the_set_changes(api):
     status, headers, _ = call(api, "GET", "/leases")
     tag = headers["etag"]
-    status, headers, body = call(api, "GET", "/leases", headers={"HTTP_IF_NONE_MATCH": tag})
+    status, headers, body = call(
+        api, "GET", "/leases", headers={"HTTP_IF_NONE_MATCH": tag}
+    )
     assert (status, headers["etag"], body) == (304, tag, None)
-    assert call(api, "GET", "/leases", headers={"HTTP_IF_NONE_MATCH": f'"x", W/{tag}'})[0] \
+    assert (
+        call(api, "GET", "/leases", headers={"HTTP_IF_NONE_MATCH": f'"x", W/{tag}'})[0]
         == 304
+    )
     call(api, "PUT", "/leases/acquire", {"underlay_ip": "10.0.0.1"})
-    status, headers, body = call(api, "GET", "/leases", headers={"HTTP_IF_NONE_MATCH": tag})
+    status, headers, body = call(
+        api, "GET", "/leases", headers={"HTTP_IF_NONE_MATCH": tag}
+    )
     assert status == 200 and headers["etag"] != tag and len(body["leases"]) == 1
 
 
@@ -128,8 +159,10 @@ def test_list_leases_304_reads_no_lease_rows(api, shared_store, monkeypatch):
 
     monkeypatch.setattr(shared_store, "routable", no_rows)
     monkeypatch.setattr(shared_store, "all_rows", no_rows)
-    assert call(api, "GET", "/leases", headers={"HTTP_IF_NONE_MATCH": headers["etag"]})[0] \
+    assert (
+        call(api, "GET", "/leases", headers={"HTTP_IF_NONE_MATCH": headers["etag"]})[0]
         == 304
+    )
     # An unchanged list is served from the encoded copy too.
     assert call(api, "GET", "/leases")[0] == 200
 
@@ -141,33 +174,82 @@ BAD_REQUESTS = [
     ("PUT", "/leases/acquire", b"\xff\xfe", 400, "unmarshal-request: "),
     ("PUT", "/leases/acquire", b"{}", 400, "missing key 'underlay_ip'"),
     ("PUT", "/leases/acquire", b'{"underlay_ip": 10}', 400, "expected a string"),
-    ("PUT", "/leases/acquire", b'{"underlay_ip": "fe80::1"}', 400, "invalid ipv4 address"),
-    ("PUT", "/leases/acquire", b'{"underlay_ip": "10.0.0.1", "single_overlay_ip": "yes"}',
-     400, "expected true or false"),
-    ("PUT", "/leases/acquire", b'{"underlay_ip": "<script>\\"x"}', 400,
-     'invalid ipv4 address: <script>"x'),
+    (
+        "PUT",
+        "/leases/acquire",
+        b'{"underlay_ip": "fe80::1"}',
+        400,
+        "invalid ipv4 address",
+    ),
+    (
+        "PUT",
+        "/leases/acquire",
+        b'{"underlay_ip": "10.0.0.1", "single_overlay_ip": "yes"}',
+        400,
+        "expected true or false",
+    ),
+    (
+        "PUT",
+        "/leases/acquire",
+        b'{"underlay_ip": "<script>\\"x"}',
+        400,
+        'invalid ipv4 address: <script>"x',
+    ),
     ("PUT", "/leases/renew", b'{"underlay_ip": "10.0.0.1"}', 400, "missing key"),
-    ("PUT", "/leases/renew", b'{"underlay_ip": "10.0.0.1", "overlay_subnet": "10.255.1.0/33",'
-     b' "overlay_hardware_addr": "ee:ee:0a:ff:01:00"}', 409, "invalid overlay_subnet"),
-    ("PUT", "/leases/renew", b'{"underlay_ip": "10.0.0.1", "overlay_subnet": "10.255.1.0/24",'
-     b' "overlay_hardware_addr": "ee:ee:0a:ff:01"}', 409, "invalid overlay_hardware_addr"),
-    ("PUT", "/leases/renew", b'{"underlay_ip": "x", "overlay_subnet": "10.255.1.0/24",'
-     b' "overlay_hardware_addr": "ee:ee:0a:ff:01:00"}', 409, "invalid underlay_ip"),
+    (
+        "PUT",
+        "/leases/renew",
+        b'{"underlay_ip": "10.0.0.1", "overlay_subnet": "10.255.1.0/33",'
+        b' "overlay_hardware_addr": "ee:ee:0a:ff:01:00"}',
+        409,
+        "invalid overlay_subnet",
+    ),
+    (
+        "PUT",
+        "/leases/renew",
+        b'{"underlay_ip": "10.0.0.1", "overlay_subnet": "10.255.1.0/24",'
+        b' "overlay_hardware_addr": "ee:ee:0a:ff:01"}',
+        409,
+        "invalid overlay_hardware_addr",
+    ),
+    (
+        "PUT",
+        "/leases/renew",
+        b'{"underlay_ip": "x", "overlay_subnet": "10.255.1.0/24",'
+        b' "overlay_hardware_addr": "ee:ee:0a:ff:01:00"}',
+        409,
+        "invalid underlay_ip",
+    ),
     ("PUT", "/leases/release", b'{"underlay_ip": null}', 400, "expected a string"),
     ("PUT", "/leases/release", b'{"underlay_ip": "300.1.1.1"}', 400, "invalid ipv4"),
-    ("PUT", "/leases/acquire", b'{"underlay_ip": "' + b"1" * MAX_BODY + b'"}', 413,
-     "body over"),
-    ("POST", "/leases/acquire", b'{"underlay_ip": "10.0.0.1"}', 405, "method not allowed"),
+    (
+        "PUT",
+        "/leases/acquire",
+        b'{"underlay_ip": "' + b"1" * MAX_BODY + b'"}',
+        413,
+        "body over",
+    ),
+    (
+        "POST",
+        "/leases/acquire",
+        b'{"underlay_ip": "10.0.0.1"}',
+        405,
+        "method not allowed",
+    ),
     ("DELETE", "/leases", None, 405, "method not allowed"),
     ("GET", "/leases/nope", None, 404, "not found"),
     ("GET", "/", None, 404, "not found"),
 ]
 
 
-@pytest.mark.parametrize(("method", "path", "body", "status", "message"), BAD_REQUESTS,
-                         ids=[f"{m} {p} {s} {msg[:20]}" for m, p, _, s, msg in BAD_REQUESTS])
-def test_bad_request_gets_a_json_error_and_changes_nothing(api, shared_store, method, path,
-                                                          body, status, message):
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "message"),
+    BAD_REQUESTS,
+    ids=[f"{m} {p} {s} {msg[:20]}" for m, p, _, s, msg in BAD_REQUESTS],
+)
+def test_bad_request_gets_a_json_error_and_changes_nothing(
+    api, shared_store, method, path, body, status, message
+):
     call(api, "PUT", "/leases/acquire", {"underlay_ip": "10.0.0.1"})
     before = snapshot(shared_store)
     code, headers, answer = call(api, method, path, body)
@@ -184,20 +266,27 @@ def test_wrong_method_lists_the_allowed_ones(api):
 
 
 def test_body_over_the_limit_is_refused_before_reading(api):
-    status, _, answer = call(api, "PUT", "/leases/acquire", b"{}",
-                             {"CONTENT_LENGTH": str(MAX_BODY + 1)})
+    status, _, answer = call(
+        api, "PUT", "/leases/acquire", b"{}", {"CONTENT_LENGTH": str(MAX_BODY + 1)}
+    )
     assert status == 413 and "body over" in answer["error"]
 
 
 def test_chunked_body_is_read(api):
     body = b'{"underlay_ip": "10.0.0.5"}'
-    status, _, answer = call(api, "PUT", "/leases/acquire", body,
-                             {"HTTP_TRANSFER_ENCODING": "chunked", "CONTENT_LENGTH": ""})
+    status, _, answer = call(
+        api,
+        "PUT",
+        "/leases/acquire",
+        body,
+        {"HTTP_TRANSFER_ENCODING": "chunked", "CONTENT_LENGTH": ""},
+    )
     assert status == 200 and answer["underlay_ip"] == "10.0.0.5"
 
 
-def test_unexpected_failure_is_a_500_without_traceback(api, shared_store, monkeypatch,
-                                                       caplog):
+def test_unexpected_failure_is_a_500_without_traceback(
+    api, shared_store, monkeypatch, caplog
+):
     def broken(*args, **kwargs):
         raise RuntimeError("secret internals")
 
@@ -233,4 +322,6 @@ def test_health_answers_500_when_the_database_fails(shared_store, monkeypatch):
 
 
 def test_error_body_is_escaped_json():
-    assert json.loads(errors.error_body('a "quoted"\nline')) == {"error": 'a "quoted"\nline'}
+    assert json.loads(errors.error_body('a "quoted"\nline')) == {
+        "error": 'a "quoted"\nline'
+    }

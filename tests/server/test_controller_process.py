@@ -1,4 +1,4 @@
-"""`silkctl serve controller` as a process: mTLS, signals, expiry, outages, concurrency."""
+"""`silkctl serve controller` as a process: mTLS, signals, expiry, outages, races."""
 
 import http.client
 import json
@@ -36,8 +36,9 @@ def test_controller_refuses_clients_without_a_certificate(lease_controller, cert
         client.list_leases()
 
 
-def test_controller_refuses_a_certificate_from_another_ca(lease_controller, certs_dir,
-                                                          foreign_certs):
+def test_controller_refuses_a_certificate_from_another_ca(
+    lease_controller, certs_dir, foreign_certs
+):
     context = ssl.create_default_context(cafile=certs_dir.ca_cert)
     context.load_cert_chain(foreign_certs.client_cert, foreign_certs.client_key)
     with pytest.raises(ControllerError):
@@ -45,14 +46,19 @@ def test_controller_refuses_a_certificate_from_another_ca(lease_controller, cert
     assert lease_controller.client().list_leases()[0] == []
 
 
-def test_controller_is_not_trusted_by_a_client_of_another_ca(lease_controller,
-                                                             foreign_certs):
+def test_controller_is_not_trusted_by_a_client_of_another_ca(
+    lease_controller, foreign_certs
+):
     with pytest.raises(ControllerError, match="CERTIFICATE_VERIFY_FAILED"):
         lease_controller.client(foreign_certs).list_leases()
 
 
-def test_controller_serves_plain_http_only_when_told_and_warns(db_url, certs_dir, tmp_path):
-    process = ControllerProcess(db_url, certs_dir, tmp_path / "ctl", plaintext=True).start()
+def test_controller_serves_plain_http_only_when_told_and_warns(
+    db_url, certs_dir, tmp_path
+):
+    process = ControllerProcess(
+        db_url, certs_dir, tmp_path / "ctl", plaintext=True
+    ).start()
     try:
         assert process.url.startswith("http://")
         assert process.client().acquire("10.0.0.1").underlay_ip == "10.0.0.1"
@@ -81,9 +87,11 @@ def test_controller_etag_changes_when_a_lease_expires(lease_controller_factory):
 
 
 def test_controller_pool_exhaustion_is_409_then_reclaimed_after_expiry(
-        lease_controller_factory):
-    ctl = lease_controller_factory(network="10.255.0.0/29", subnet_prefix_length=30,
-                                   lease_expiration_seconds=2)
+    lease_controller_factory,
+):
+    ctl = lease_controller_factory(
+        network="10.255.0.0/29", subnet_prefix_length=30, lease_expiration_seconds=2
+    )
     client = ctl.client()
     first = client.acquire("10.0.0.1")
     with pytest.raises(NonRetriable, match="http status 409: .?no lease available"):
@@ -93,7 +101,8 @@ def test_controller_pool_exhaustion_is_409_then_reclaimed_after_expiry(
 
 
 def test_controller_network_change_moves_a_holder_to_the_new_network(
-        lease_controller_factory):
+    lease_controller_factory,
+):
     old = lease_controller_factory(network="10.255.0.0/16")
     lease = old.client().acquire("10.0.0.1")
     assert old.stop() == 0
@@ -136,7 +145,9 @@ def test_controller_survives_a_database_outage(test_database, certs_dir, tmp_pat
 
 
 @pytest.mark.parametrize("single", [False, True], ids=["blocks", "single-ips"])
-def test_two_controllers_give_255_hosts_distinct_leases(lease_controller_factory, single):
+def test_two_controllers_give_255_hosts_distinct_leases(
+    lease_controller_factory, single
+):
     controllers = [lease_controller_factory(server_threads=16) for _ in range(2)]
     clients = [ctl.client(timeout=30) for ctl in controllers]
     hosts = [f"10.0.{i // 200}.{i % 200 + 1}" for i in range(255)]
@@ -158,23 +169,39 @@ def test_two_controllers_give_255_hosts_distinct_leases(lease_controller_factory
         assert " 500 " not in ctl.log() and "request-crashed" not in ctl.log()
 
 
-@pytest.mark.parametrize(("config", "message"), [
-    ({"subnet_prefix_length": 16}, "subnet_prefix_length: /16 must be longer"),
-    ({"network": "10.255.0.0"}, "network: '10.255.0.0' has no prefix length"),
-    ({"listen_port": "x"}, "listen_port: expected an integer"),
-    ({"database": "oracle://x/y"}, "database: 'oracle://x/y' is not a sqlite://"),
-    ({"server_cert_file": "/nope.crt"}, "/nope.crt"),
-])
-def test_controller_bad_config_fails_with_one_line_naming_the_key(tmp_path, certs_dir,
-                                                                  config, message):
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"subnet_prefix_length": 16}, "subnet_prefix_length: /16 must be longer"),
+        ({"network": "10.255.0.0"}, "network: '10.255.0.0' has no prefix length"),
+        ({"listen_port": "x"}, "listen_port: expected an integer"),
+        ({"database": "oracle://x/y"}, "database: 'oracle://x/y' is not a sqlite://"),
+        ({"server_cert_file": "/nope.crt"}, "/nope.crt"),
+    ],
+)
+def test_controller_bad_config_fails_with_one_line_naming_the_key(
+    tmp_path, certs_dir, config, message
+):
     path = tmp_path / "controller.json"
-    path.write_text(json.dumps({
-        "database": f"sqlite://{tmp_path}/l.db", "listen_port": free_port(),
-        "health_check_port": free_port(), "ca_cert_file": certs_dir.ca_cert,
-        "server_cert_file": certs_dir.server_cert,
-        "server_key_file": certs_dir.server_key, **config}))
-    result = subprocess.run([SILKCTL, "serve", "controller", "--config", str(path)],
-                            capture_output=True, text=True, timeout=30)
+    path.write_text(
+        json.dumps(
+            {
+                "database": f"sqlite://{tmp_path}/l.db",
+                "listen_port": free_port(),
+                "health_check_port": free_port(),
+                "ca_cert_file": certs_dir.ca_cert,
+                "server_cert_file": certs_dir.server_cert,
+                "server_key_file": certs_dir.server_key,
+                **config,
+            }
+        )
+    )
+    result = subprocess.run(
+        [SILKCTL, "serve", "controller", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1, result.stderr
@@ -183,14 +210,30 @@ def test_controller_bad_config_fails_with_one_line_naming_the_key(tmp_path, cert
 
 def test_controller_cli_options_override_the_config_file(tmp_path, certs_dir):
     path = tmp_path / "controller.json"
-    path.write_text(json.dumps({"database": "sqlite:///nonexistent/dir/x.db",
-                                "plaintext": True}))
+    path.write_text(
+        json.dumps({"database": "sqlite:///nonexistent/dir/x.db", "plaintext": True})
+    )
     port, health = free_port(), free_port()
     proc = subprocess.Popen(
-        [SILKCTL, "serve", "controller", "--config", str(path), "--database",
-         f"sqlite://{tmp_path}/cli.db", "--listen-port", str(port),
-         "--health-check-port", str(health), "--network", "10.9.0.0/16"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        [
+            SILKCTL,
+            "serve",
+            "controller",
+            "--config",
+            str(path),
+            "--database",
+            f"sqlite://{tmp_path}/cli.db",
+            "--listen-port",
+            str(port),
+            "--health-check-port",
+            str(health),
+            "--network",
+            "10.9.0.0/16",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
@@ -209,6 +252,8 @@ def test_controller_cli_options_override_the_config_file(tmp_path, certs_dir):
 
 
 def test_client_tls_context_is_what_the_daemon_uses(lease_controller, certs_dir):
-    tls = client_tls_context(certs_dir.ca_cert, certs_dir.client_cert, certs_dir.client_key)
+    tls = client_tls_context(
+        certs_dir.ca_cert, certs_dir.client_cert, certs_dir.client_key
+    )
     assert ControllerClient(lease_controller.url, tls).list_leases()[0] == []
     assert sys.executable

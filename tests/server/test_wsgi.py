@@ -18,9 +18,12 @@ def hello(environ, start_response):
 
 @pytest.fixture
 def tls_server(certs_dir):
-    context = certs.server_tls_context(certs_dir.ca_cert, certs_dir.server_cert,
-                                       certs_dir.server_key)
-    server = WsgiServer(hello, "127.0.0.1", 0, tls=context, threads=2, name="test").start()
+    context = certs.server_tls_context(
+        certs_dir.ca_cert, certs_dir.server_cert, certs_dir.server_key
+    )
+    server = WsgiServer(
+        hello, "127.0.0.1", 0, tls=context, threads=2, name="test"
+    ).start()
     yield server
     server.stop()
 
@@ -50,8 +53,9 @@ def test_wsgi_server_port_zero_picks_a_free_port_and_serves():
 
 
 def test_wsgi_server_accepts_a_client_certificate_from_its_ca(tls_server, certs_dir):
-    context = client_tls_context(certs_dir.ca_cert, certs_dir.client_cert,
-                                 certs_dir.client_key)
+    context = client_tls_context(
+        certs_dir.ca_cert, certs_dir.client_cert, certs_dir.client_key
+    )
     assert _get(tls_server.port, context) == (200, b'{"cn": "silk-daemon"}')
 
 
@@ -61,8 +65,9 @@ def test_wsgi_server_refuses_a_client_without_certificate(tls_server, certs_dir)
         _get(tls_server.port, context)
 
 
-def test_wsgi_server_refuses_a_certificate_from_another_ca(tls_server, certs_dir,
-                                                           foreign_certs):
+def test_wsgi_server_refuses_a_certificate_from_another_ca(
+    tls_server, certs_dir, foreign_certs
+):
     context = ssl.create_default_context(cafile=certs_dir.ca_cert)
     context.load_cert_chain(foreign_certs.client_cert, foreign_certs.client_key)
     with pytest.raises((ssl.SSLError, ConnectionError)):
@@ -71,8 +76,9 @@ def test_wsgi_server_refuses_a_certificate_from_another_ca(tls_server, certs_dir
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_wsgi_server_refuses_tls_older_than_1_2(tls_server, certs_dir):
-    context = client_tls_context(certs_dir.ca_cert, certs_dir.client_cert,
-                                 certs_dir.client_key)
+    context = client_tls_context(
+        certs_dir.ca_cert, certs_dir.client_cert, certs_dir.client_key
+    )
     context.minimum_version = ssl.TLSVersion.TLSv1
     context.maximum_version = ssl.TLSVersion.TLSv1_1
     try:
