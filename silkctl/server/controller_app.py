@@ -16,11 +16,14 @@ from silkctl.client import Lease
 from silkctl.errors import BadRequest
 from silkctl.leaser import Leaser
 from silkctl.server import errors
+from silkctl.server.openapi import controller_document
 
 MAX_BODY = 64 * 1024
 _JSON = "application/json"
 _EMPTY = b"{}"
 _READ_CHUNK = 16 * 1024
+_TRUE = ("1", "true", "yes")
+_FALSE = ("0", "false", "no")
 
 
 def _read_body(environ) -> bytes:
@@ -109,6 +112,7 @@ class ControllerApp:
         app.route("/leases/acquire", "PUT", self.acquire)
         app.route("/leases/renew", "PUT", self.renew)
         app.route("/leases/release", "PUT", self.release)
+        app.route("/openapi.json", "GET", self.openapi)
         errors.install(app)
         errors.tag_loggers("silkctl.leaser", "silkctl.db", "silkctl.server.errors")
         self.bottle = app
@@ -116,8 +120,16 @@ class ControllerApp:
 
     # -- routes --------------------------------------------------------------------
 
+    def openapi(self) -> bytes:
+        bottle.response.content_type = _JSON
+        return _encode(controller_document())
+
     def list_leases(self) -> bytes:
-        if bottle.request.query.get("all") in ("1", "true", "yes"):
+        show_all = bottle.request.query.get("all")
+        if show_all is not None and show_all not in _TRUE + _FALSE:
+            raise BadRequest(f"query all={show_all[:20]!r}: expected one of "
+                             f"{', '.join(_TRUE + _FALSE)}")
+        if show_all in _TRUE:
             bottle.response.content_type = _JSON
             return self._list_all()
         if_none_match = bottle.request.environ.get("HTTP_IF_NONE_MATCH")

@@ -58,7 +58,8 @@ def controller_document() -> dict:
                     {"name": "If-None-Match", "in": "header", "required": False,
                      "schema": {"type": "string"}},
                     {"name": "all", "in": "query", "required": False,
-                     "schema": {"type": "string", "enum": ["1", "true", "yes"]}}],
+                     "schema": {"type": "string",
+                                "enum": ["1", "true", "yes", "0", "false", "no"]}}],
                 "responses": {
                     "200": _json({"type": "object", "required": ["leases"], "properties": {
                         "leases": {"type": "array", "items": {
@@ -67,7 +68,7 @@ def controller_document() -> dict:
                         "lease_expiration_seconds": {"type": "integer"}}},
                         "routable leases"),
                     "304": {"description": "unchanged since the ETag given"},
-                    **_errors(500, 503)}}},
+                    **_errors(400, 500, 503)}}},
             "/leases/acquire": {"put": {
                 "summary": "Acquire (or get back) the lease of a host.",
                 "requestBody": _body("AcquireRequest"),
@@ -87,7 +88,8 @@ def controller_document() -> dict:
             "Lease": LEASE, "LeaseRow": LEASE_ROW, "Error": ERROR,
             "AcquireRequest": {"type": "object", "required": ["underlay_ip"],
                                "properties": {"underlay_ip": IPV4,
-                                              "single_overlay_ip": {"type": "boolean"}}},
+                                              "single_overlay_ip": {"type": "boolean",
+                                                                    "nullable": True}}},
             "ReleaseRequest": {"type": "object", "required": ["underlay_ip"],
                                "properties": {"underlay_ip": IPV4}},
         }},
