@@ -7,10 +7,7 @@ from contextlib import contextmanager
 import typer
 
 from silkctl import output
-from silkctl.backends import netns
 from silkctl.errors import SilkError
-from silkctl.lab import fabric
-from silkctl.lab.probe import probe_all
 
 app = typer.Typer(help="Run a whole silk fabric in network namespaces on this machine.",
                   no_args_is_help=True)
@@ -60,6 +57,9 @@ def up(
         silkctl lab exec h1c1 -- ping -c1 10.255.7.2
         silkctl lab down
     """
+    from silkctl.lab import fabric
+    from silkctl.lab.probe import probe_all
+
     _require_root()
     options = fabric.LabOptions(name=name, hosts=hosts, containers=containers, db=db,
                                 encapsulation=encapsulation, underlay_mtu=underlay_mtu)
@@ -129,6 +129,8 @@ def status(
                                       help=OUTPUT_HELP),
 ) -> None:
     """Show the lab's hosts, leases, containers and their health."""
+    from silkctl.lab import fabric
+
     _require_root()
     info = fabric.status(fabric.load(name))
     if output_format == "json":
@@ -168,6 +170,9 @@ def exec_(
 
         silkctl lab exec h1c1 -- ping -c1 10.255.7.2
     """
+    from silkctl.backends import netns
+    from silkctl.lab import fabric
+
     _require_root()
     state = fabric.load(name)
     argv = list(ctx.args)
@@ -186,6 +191,8 @@ def down(name: str = typer.Option("silk", "--name", help=NAME_HELP)) -> None:
 
     Safe to run twice, or after an `up` that failed half-way.
     """
+    from silkctl.lab import fabric
+
     _require_root()
     removed = fabric.down(name)
     if removed:
@@ -207,6 +214,7 @@ def bench(
     Start the lab with `--underlay-mtu 9000` to see what jumbo frames buy.
     """
     from silkctl.lab import bench as lab_bench
+    from silkctl.lab import fabric
 
     _require_root()
     state = fabric.load(name)
