@@ -46,6 +46,11 @@ def up(
     name: str = typer.Option("silk", "--name", help=NAME_HELP),
     underlay_mtu: int = typer.Option(1500, "--underlay-mtu",
                                      help="MTU of the underlay links (9000 for jumbo)."),
+    policy: str = typer.Option("", "--policy",
+                               help="Policy file: turns on the nft_policy plugin."),
+    group: list[str] = typer.Option([], "--group",
+                                    help="CONTAINER=GROUP: a container's policy group "
+                                         "(repeat for several)."),
     output_format: str = typer.Option("table", "--output", "-o", callback=_check_output,
                                       help=OUTPUT_HELP),
 ) -> None:
@@ -61,28 +66,37 @@ def up(
     from silkctl.lab.probe import probe_all
 
     _require_root()
+    groups = {}
+    for item in group:
+        container, sep, group_name = item.partition("=")
+        if not sep or not container or not group_name:
+            raise typer.BadParameter(f"{item!r} is not CONTAINER=GROUP",
+                                     param_hint="--group")
+        groups[container] = group_name
     options = fabric.LabOptions(name=name, hosts=hosts, containers=containers, db=db,
-                                encapsulation=encapsulation, underlay_mtu=underlay_mtu)
+                                encapsulation=encapsulation, underlay_mtu=underlay_mtu,
+                                policy_file=policy, groups=groups)
     quiet = output_format == "json"
     state = fabric.up(options, step=(lambda _: _quiet()) if quiet else _step)
+    deadline = 5.0 if policy else 15.0  # refused pairs would wait it out in full
     if quiet:
-        results = probe_all(state.containers)
+        results = probe_all(state.containers, deadline=deadline)
     else:
         with _step(f"probe {len(state.containers) * (len(state.containers) - 1)} "
                    "container pairs (ICMP and TCP)"):
-            results = probe_all(state.containers)
+            results = probe_all(state.containers, deadline=deadline)
     failed = [r for r in results if not r.ok]
     if quiet:
         output.emit_json({"lab": fabric.status(state),
                           "pairs": [r.__dict__ for r in results],
-                          "ok": not failed})
+                          "policy": bool(policy), "ok": not failed})
     else:
         _show_matrix(state, results)
-        _verdict(results, failed)
+        _verdict(results, failed, policy=bool(policy))
         output.console.print(f"next: [bold]silkctl lab status --name {name}[/bold], "
                              f"[bold]silkctl lab exec --name {name} h1c1 -- ip addr"
                              f"[/bold], [bold]silkctl lab down --name {name}[/bold]")
-    if failed:
+    if failed and not policy:
         raise typer.Exit(1)
 
 
@@ -112,9 +126,13 @@ def _show_matrix(state, results) -> None:
                              ["from \\ to", *names], rows))
 
 
-def _verdict(results, failed) -> None:
+def _verdict(results, failed, policy: bool = False) -> None:
     total = len(results)
-    if not failed:
+    if policy:
+        output.console.print(f"[bold]policy in force[/bold]: {total - len(failed)} of "
+                             f"{total} container pairs reach each other; the rest are "
+                             "refused by the policy")
+    elif not failed:
         output.console.print(f"[bold green]fabric OK[/bold green]: all {total} container "
                              "pairs reach each other (ICMP and TCP)")
     else:

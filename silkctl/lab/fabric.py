@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from silkctl.backends import netns
 from silkctl.backends.underlay import Underlay, destroy_all
@@ -46,6 +46,8 @@ class LabOptions:
     underlay_mtu: int = 1500
     overlay_network: str = "10.255.0.0/16"
     subnet_prefix_length: int = 24
+    policy_file: str = ""
+    groups: dict[str, str] = field(default_factory=dict)
 
 
 def lab_directory(name: str) -> str:
@@ -64,11 +66,24 @@ def up(options: LabOptions, step: Step = lambda _: nullcontext()) -> LabState:
                        f"run `silkctl lab down --name {options.name}` first")
     if not 1 <= options.hosts <= 200 or not 0 <= options.containers <= 50:
         raise SilkError("--hosts must be 1-200 and --containers 0-50")
+    if options.policy_file:
+        from silkctl.plugins.nft_policy import Policy
+
+        if Policy.read(options.policy_file) is None:
+            raise SilkError(f"--policy: {options.policy_file}: no such file")
+        options.policy_file = os.path.abspath(options.policy_file)
+    wanted = {f"h{h}c{c}" for h in range(1, options.hosts + 1)
+              for c in range(1, options.containers + 1)}
+    unknown = sorted(set(options.groups) - wanted)
+    if unknown:
+        raise SilkError(f"--group: no container {', '.join(unknown)} in this lab")
     state = LabState(
         name=options.name, directory=directory, hosts_wanted=options.hosts,
         containers_per_host=options.containers, db=options.db,
         encapsulation=options.encapsulation, underlay_cidr=options.underlay_cidr,
         underlay_mtu=options.underlay_mtu, overlay_network=options.overlay_network)
+    state.policy_file = options.policy_file
+    state.groups = dict(options.groups)
     state.save()
     underlay = Underlay(options.name, options.underlay_cidr, options.underlay_mtu)
 
@@ -153,6 +168,8 @@ def _start_daemon(state: LabState, host: HostRecord, options: LabOptions) -> Non
         "cni_socket": state.sub(host.name, "cni.sock"),
         "state_dir": state.sub(host.name),
         "encapsulation": options.encapsulation,
+        **({"plugins": ["silkctl.plugins.nft_policy"], "policy_file": state.policy_file}
+           if state.policy_file else {}),
     })
     host.daemon_pid = processes.start(
         host.netns, silkctl_argv("serve", "daemon", "--config", host.config),
@@ -236,7 +253,10 @@ def add_container(state: LabState, host: HostRecord, number: int) -> ContainerRe
     state.save()
     with open(conflist_path(state, host), encoding="utf-8") as handle:
         conflist = json.load(handle)
-    attachment = runtime.Attachment(record.container_id, netns.path(record.netns))
+    group = state.groups.get(name)
+    attachment = runtime.Attachment(
+        record.container_id, netns.path(record.netns),
+        args=f"IgnoreUnknown=1;POLICY_GROUP={group}" if group else "")
     result = runtime.add(conflist, attachment, cni_path(state), host.netns)
     record.ip = result["ips"][0]["address"].split("/")[0]
     record.listener_pid = processes.start(

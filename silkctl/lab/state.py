@@ -62,6 +62,8 @@ class LabState:
     underlay_cidr: str = "172.31.0.0/24"
     underlay_mtu: int = 1500
     overlay_network: str = "10.255.0.0/16"
+    policy_file: str = ""
+    groups: dict[str, str] = field(default_factory=dict)
     controller_url: str = ""
     controller_pid: int | None = None
     complete: bool = False
