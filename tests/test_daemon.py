@@ -433,7 +433,7 @@ def silkctl_daemon_stopping():
 """
 
 
-def test_daemon_calls_plugin_hooks_when_it_starts_and_stops(
+def test_hook_silkctl_daemon_stopping_follows_daemon_started(
     underlay, controller, start_daemon, tmp_path
 ):
     (tmp_path / "recording_plugin.py").write_text(RECORDING_PLUGIN)
@@ -448,7 +448,7 @@ def test_daemon_calls_plugin_hooks_when_it_starts_and_stops(
     assert calls.read_text() == f"started {host.underlay_ip}\nstopping\n"
 
 
-def test_daemon_exits_with_the_plugin_reason_when_a_plugin_refuses_to_start(
+def test_hook_silkctl_daemon_started_refusal_stops_daemon_with_reason(
     underlay, controller, start_daemon, tmp_path
 ):
     (tmp_path / "refusing_plugin.py").write_text(
