@@ -137,6 +137,7 @@ def _add(call: _Call) -> str:
     undo = []
     try:
         ip, dns = _allocate(call, subnet)
+        _test_crash_point("ip-reserved")
         undo.append(("release address", lambda: _release(call, ip)))
         att = veth.Attachment(ip, req.ifname, req.netns, mtu)
         try:
@@ -146,6 +147,7 @@ def _add(call: _Call) -> str:
         except KernelError as err:
             raise CniError(cni.SETUP_FAILED, "set up veth", str(err)) from err
         undo.append(("remove veth", lambda: veth.remove_host_end(ip)))
+        _test_crash_point("veth-made")
         try:
             datastore.add(
                 call.store,
@@ -165,12 +167,20 @@ def _add(call: _Call) -> str:
             raise CniError(
                 cni.SETUP_FAILED, "write container metadata", str(err)
             ) from err
+        _test_crash_point("datastore-written")
     except BaseException:
         _roll_back(call, undo)
         raise
     call.log(logging.INFO, "container-added", ip=ip, ifname=req.ifname, mtu=mtu)
     result = _result(req, att, dns)
     return cni.dumps(cni.format_result(result, req.version))
+
+
+def _test_crash_point(step: str) -> None:
+    """Tests only (tests/faults/): SIGKILL this process at ADD step `step`
+    when SILKCTL_TEST_CNI_KILL_AT names it, as a crash there would."""
+    if os.environ.get("SILKCTL_TEST_CNI_KILL_AT") == step:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _network(call: _Call) -> tuple[str, int]:

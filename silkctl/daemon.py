@@ -21,8 +21,9 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from silkctl import datastore
 from silkctl.backends import registry
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 ENDPOINT_THREADS = 4
 DRAIN_POLL_SECONDS = 0.5
+CONVERGE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
 class Fatal(SilkError):
@@ -43,9 +45,13 @@ class Fatal(SilkError):
 
 
 class Metrics:
-    """The daemon's counters, served on the local endpoint's /metrics."""
+    """The daemon's metrics, served on the local endpoint's /metrics.
 
-    def __init__(self):
+    `silkctl_daemon_seconds_since_renew` is computed at scrape time from
+    `last_renewed` (a `time.monotonic()` reading the daemon keeps current).
+    """
+
+    def __init__(self, last_renewed: Callable[[], float] = time.monotonic):
         self.registry = CollectorRegistry()
         self.renew_success = Counter(
             "silkctl_daemon_renew_success",
@@ -72,6 +78,22 @@ class Metrics:
             "Leases in the last listing.",
             registry=self.registry,
         )
+        self.peers = Gauge(
+            "silkctl_daemon_peers",
+            "Remote leases the data plane is programmed for.",
+            registry=self.registry,
+        )
+        self.converge_duration = Histogram(
+            "silkctl_daemon_converge_duration_seconds",
+            "Duration of each convergence cycle.",
+            buckets=CONVERGE_BUCKETS,
+            registry=self.registry,
+        )
+        Gauge(
+            "silkctl_daemon_seconds_since_renew",
+            "Seconds since the lease was last renewed (or acquired).",
+            registry=self.registry,
+        ).set_function(lambda: time.monotonic() - last_renewed())
 
 
 def check_overlap(nl: Netlink, overlay_network: str, vtep_name: str) -> None:
@@ -102,7 +124,7 @@ class Daemon:
         self.config = config
         self.client = client
         self.netns = netns
-        self.metrics = Metrics()
+        self.metrics = Metrics(lambda: self._last_renewed)
         self.lease: Lease | None = None
         self.nl: Netlink | None = None
         self.backend = None
@@ -335,15 +357,21 @@ class Daemon:
             if leases is not None:
                 self.metrics.leases.set(len(leases))
                 log.debug("leases-listed", extra={"leases": len(leases)})
+        started = time.perf_counter()
         try:
             result = self.backend.converge(leases)
         except Exception as err:  # noqa: BLE001 - convergence retries, it never kills us
+            self.metrics.converge_duration.observe(time.perf_counter() - started)
             self.metrics.converge_failure.inc()
             log.error(
                 "converge-failed",
                 extra={"error": str(err), "kind": type(err).__name__},
             )
             return
+        self.metrics.converge_duration.observe(time.perf_counter() - started)
+        peer_count = getattr(self.backend, "peer_count", None)
+        if peer_count is not None:
+            self.metrics.peers.set(peer_count())
         if result is not None:
             counter = (
                 self.metrics.converge_failure

@@ -60,6 +60,9 @@ def _read(handle, path: str) -> dict:
 def _write(handle, path: str, data: dict) -> None:
     text = json.dumps(data, indent=1, sort_keys=True) + "\n"
     try:
+        # Claim the space first: on a full disk this fails before the old
+        # content is truncated away.
+        os.posix_fallocate(handle.fileno(), 0, len(text.encode()))
         handle.seek(0)
         handle.truncate()
         handle.write(text)

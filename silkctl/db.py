@@ -81,13 +81,41 @@ _NOW_SQL = {
 
 
 class _Timed:
-    """Records when each thread's connection was opened, to retire old ones."""
+    """Records when each thread's connection was opened, to retire old ones;
+    counts open connections and reports each statement to `observer(seconds, ok)`
+    when one is set (the controller's metrics)."""
+
+    observer = None
+    open_connections = 0
+    _count_lock = threading.Lock()
 
     def _connect(self):
         conn = super()._connect()
         self._opened = getattr(self, "_opened", threading.local())
         self._opened.at = time.monotonic()
+        self._count(1)
         return conn
+
+    def _close(self, conn):
+        self._count(-1)
+        super()._close(conn)
+
+    def _count(self, step: int) -> None:
+        with self._count_lock:
+            self.open_connections = max(0, self.open_connections + step)
+
+    def execute_sql(self, sql, params=None):
+        observer = self.observer
+        if observer is None:
+            return super().execute_sql(sql, params)
+        started = time.perf_counter()
+        try:
+            cursor = super().execute_sql(sql, params)
+        except Exception:
+            observer(time.perf_counter() - started, False)
+            raise
+        observer(time.perf_counter() - started, True)
+        return cursor
 
     def connection_age(self) -> float:
         opened = getattr(self, "_opened", None)
@@ -437,6 +465,18 @@ class LeaseStore:
             leases.select(*row).where(leases.underlay_ip == _Slot("underlay_ip"))
         )
         self._all = prepared(leases.select(*row).order_by(leases.id))
+        self._counts = prepared(
+            leases.select(
+                peewee.fn.COUNT(SQL("*")),
+                peewee.fn.SUM(
+                    peewee.Case(
+                        None,
+                        [(leases.last_renewed_at <= now - _Slot("stale"), SQL("1"))],
+                        SQL("0"),
+                    )
+                ),
+            )
+        )
         self._now = prepared(revision.select(now).where(revision.id == 1))
         self._taken = {
             kind: prepared(leases.select(leases.overlay_subnet).where(where))
@@ -553,6 +593,7 @@ class LeaseStore:
         conn = state.conn
         state.reset()
         if conn is not None:
+            self.db._count(-1)
             try:
                 conn.close()
             except Exception:  # noqa: BLE001 - the connection is broken anyway
@@ -618,6 +659,11 @@ class LeaseStore:
         return int(now), [
             _row(found) for found in self._all(expiration=expiration).fetchall()
         ]
+
+    def counts(self, stale_seconds: int) -> tuple[int, int]:
+        """(rows, rows not renewed for `stale_seconds`), in one aggregate query."""
+        total, stale = self._counts(stale=stale_seconds).fetchone()
+        return int(total), int(stale or 0)
 
     # -- writes (inside `write()`; each bumps the revision when it changes the set) --
 

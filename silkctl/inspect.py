@@ -1,7 +1,7 @@
-"""Gathers one host's view for `silkctl host inspect`: lease, daemon health, VTEP,
-each remote host's route/ARP/FDB entry against the controller's lease list
-(drift marked missing, different or stale), and the host's containers.
-Reads only; changes nothing."""
+"""Gathers one host's view for `silkctl host inspect`: lease, daemon health and
+key metrics (from its `/metrics`), VTEP, each remote host's route/ARP/FDB
+entry against the controller's lease list (drift marked missing, different
+or stale), and the host's containers. Reads only; changes nothing."""
 
 import json
 import os
@@ -38,6 +38,39 @@ def _health(config) -> dict | None:
             return json.loads(response.read() or b"{}")
     except (OSError, urllib.error.URLError, ValueError):
         return None
+
+
+# Samples of the daemon's /metrics that inspect shows, by the key it uses.
+DAEMON_METRICS = {
+    "silkctl_daemon_renew_success_total": "renew_success",
+    "silkctl_daemon_renew_failure_total": "renew_failure",
+    "silkctl_daemon_seconds_since_renew": "seconds_since_renew",
+    "silkctl_daemon_converge_success_total": "converge_success",
+    "silkctl_daemon_converge_failure_total": "converge_failure",
+    "silkctl_daemon_peers": "peers",
+}
+
+
+def _daemon_metrics(config) -> dict | None:
+    """The key figures of the daemon's `/metrics`; None when it does not answer."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    url = f"http://127.0.0.1:{config.health_check_port}/metrics"
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            text = response.read().decode()
+        families = list(text_string_to_metric_families(text))
+    except (OSError, urllib.error.URLError, ValueError):
+        return None
+    found = {}
+    for family in families:
+        for sample in family.samples:
+            key = DAEMON_METRICS.get(sample.name)
+            if key == "seconds_since_renew":
+                found[key] = round(sample.value, 1)
+            elif key is not None:
+                found[key] = int(sample.value)
+    return found or None
 
 
 def _leases(config) -> tuple[list[Lease] | None, str | None]:
@@ -97,7 +130,8 @@ def inspect_host(config, namespace: str | None = None) -> dict:
 
 def _inspect(config) -> dict:
     report = {"underlay_ip": config.underlay_ip, "overlay_network": config.overlay_network,
-              "health": _health(config), "lease": None, "vtep": None, "peers": [],
+              "health": _health(config), "metrics": _daemon_metrics(config),
+              "lease": None, "vtep": None, "peers": [],
               "stale": [], "containers": [], "controller_error": None, "drift": False}
     leases, report["controller_error"] = _leases(config)
     with Netlink() as nl:

@@ -118,6 +118,10 @@ class HostGwBackend:
             peers[str(subnet)] = lease.underlay_ip
         return peers, unreachable
 
+    def peer_count(self) -> int:
+        """Remote leases the underlay device has a route for."""
+        return len(self._desired or {})
+
     def preflight(self, leases: list[Lease]) -> None:
         """Refuse to start when any remote host is not directly reachable."""
         _, unreachable = self._peers(leases)

@@ -292,6 +292,16 @@ class Netlink:
             raise KernelError(f"create vxlan {name}: device vanished after creation")
         return index
 
+    def create_link(self, name: str, kind: str, mac: str) -> int:
+        """Create a plain device of `kind` (a portless bridge, say) with MAC `mac`."""
+        self.messages += 1
+        with _step(f"create {kind} {name}"):
+            self._ipr.link("add", ifname=name, kind=kind, address=mac)
+        index = self.link_index(name)
+        if index is None:
+            raise KernelError(f"create {kind} {name}: device vanished after creation")
+        return index
+
     def set_up(self, index: int, name: str = "") -> None:
         self.messages += 1
         with _step(f"set link {name or index} up"):

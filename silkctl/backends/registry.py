@@ -8,6 +8,7 @@ A backend is built by `factory(config, netlink, netns)` and offers:
     converge(leases | None)               match the kernel to the lease list
                                           (None: unchanged); ApplyResult | None
     mtu() -> int                          MTU containers get
+    peer_count() -> int                   optional: remote leases programmed
     teardown()                            remove what setup made
     close()                               release handles; the data plane stays
 """

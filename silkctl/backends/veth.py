@@ -11,54 +11,57 @@ routes for it; nothing is bridged and nothing ARPs:
     neigh 10.255.30.2 ee:ee:... PERMANENT       neigh 169.254.0.1 aa:aa:... PERMANENT
     (kernel: 10.255.30.2 dev s-... scope link)  default via 169.254.0.1 src 10.255.30.2
 
-Every kernel write goes through pyroute2's `IPRoute`; only the sysctls are
-plain writes under /proc/sys.
+Every netlink request goes through pyroute2 (`AsyncIPRoute`, one handle per
+namespace and call, each side's requests awaited in one event-loop run);
+only the sysctls are plain writes under /proc/sys.
 
 Order of writes, and why:
 1. One `link("add", kind="veth", peer={..., "net_ns_fd": fd})` creates the
    pair: the host end (name, MAC, MTU, NOARP, up) and its peer born
    directly inside the container's namespace under its final name, so the
    reference's temporary `c-` name and the move between namespaces are not
-   needed, and two ADDs never race for a name in the host. The host handle
-   asks for an echo (NLM_F_ECHO), so the answer to that one request carries
-   the host index and, as IFLA_LINK, the peer's index inside the container;
-   no lookup follows (kernels before 6.3 do not echo; one `link("get")`
-   then stands in).
-2. Container end, on a short-lived thread switched into CNI_NETNS with
-   setns(2) and its own `IPRoute` opened there: NOARP + up, sysctls, the
-   /32 peer address (the kernel adds the link route to 169.254.0.1), the
-   permanent neighbour, then the default route, which needs that link
-   route. Only that thread enters the namespace, and it ends there.
-3. Host end, meanwhile on the calling thread: sysctls (rp_filter=1, IPv6
-   off), the /32 peer address (the kernel adds the host route to the
-   container), the permanent neighbour; then ip_forward=1 for the
-   namespace. The two ends share no state, so 2 and 3 run side by side.
+   needed, and two ADDs never race for a name in the host.
+2. Host end: sysctls (rp_filter=1, IPv6 off), the /32 peer address (the
+   kernel adds the host route to the container), the permanent neighbour;
+   then ip_forward=1 for the namespace.
+3. Container end, on a short-lived thread switched into CNI_NETNS with
+   setns(2), with its own handle opened there: NOARP + up (the kernel
+   refuses to bring a veth end up before its pair is complete, so this
+   cannot ride on step 1), sysctls, the /32 peer address (the kernel adds
+   the link route to 169.254.0.1), the permanent neighbour, then the
+   default route, which needs that link route.
+Interface indexes come from if_nametoindex(3) in each namespace, which
+costs microseconds; an echoed or fetched link message costs pyroute2 about
+0.5 ms to decode.
 If any step fails, deleting the host end removes the pair together with
 every address, neighbour and route above; nothing else is left to undo.
 Deleting a veth costs the kernel about 15 ms (an RCU grace period), by far
 the largest part of a DEL; it is done once, from the host end.
 
 Cost per container: one veth pair, two addresses, two neighbours, one
-route; the host's table grows by one /32 route per container. An ADD makes
-nine netlink requests (one link, two address, two neighbour, one route,
-one link flag change, plus opening two handles); pyroute2 spends about
-0.3 ms on each, so the ~15 ms the kernel spends creating the pair stays
-the largest part.
+route; the host's table grows by one /32 route per container. An ADD opens
+two handles and sends seven requests; pyroute2 spends 0.3-0.5 ms of CPU on
+each, which makes it the largest part of an ADD here (about 4 ms of about
+5 ms), ahead of the kernel's work.
 
-The host side works in the calling thread's namespace, so the daemon
-serves concurrent ADDs from its per-call threads without forking, and
-tests run it from a thread inside a throw-away namespace. pyroute2's own
-netns support (`IPRoute(netns=...)`) forks a helper process per handle,
-about 6 ms; a thread and setns(2) cost about 1 ms.
+Namespaces: the host side works in the calling thread's namespace, so the
+daemon serves concurrent ADDs from its per-call threads, and tests run it
+from a thread inside a throw-away namespace. The container side runs on a
+thread of its own that enters CNI_NETNS and ends there, so the caller never
+leaves its namespace. pyroute2's own netns support (`netns=` on a handle)
+forks a helper process for each handle, about 6 ms here, against about
+1 ms for the thread; it would also fork the multi-threaded daemon.
 """
 
+import asyncio
+import errno
 import os
 import socket
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from pyroute2 import IPRoute, NetlinkError
+from pyroute2 import AsyncIPRoute, NetlinkError
 from pyroute2 import netns as pyroute2_netns
 from pyroute2.netlink.rtnl import rt_proto
 from pyroute2.netlink.rtnl.ifinfmsg import IFF_NOARP, IFF_UP
@@ -70,7 +73,6 @@ from silkctl.errors import KernelError
 
 GATEWAY = "169.254.0.1"
 RT_TABLE_MAIN = 254
-ENODEV = 19
 
 
 class NetnsMissing(KernelError):
@@ -107,9 +109,9 @@ def host_end(ip: str) -> str:
 # ---- handles, namespaces and sysctls ----------------------------------------------
 
 
-def _handle() -> IPRoute:
-    """An IPRoute in the calling thread's namespace, subscribed to no events."""
-    return IPRoute(groups=0)
+def _handle() -> AsyncIPRoute:
+    """A handle in the calling thread's namespace, subscribed to no events."""
+    return AsyncIPRoute(groups=0)
 
 
 def open_netns(path: str) -> int:
@@ -127,10 +129,11 @@ def open_netns(path: str) -> int:
 
 
 def _setns(fd: int) -> None:
+    """Switch the calling thread into namespace `fd`; OSError with the errno's text."""
     try:
         pyroute2_netns.setns(fd, flags=0)
     except OSError as err:
-        raise OSError(err.errno, os.strerror(err.errno)) from err
+        raise OSError(err.errno, os.strerror(err.errno)) from None
 
 
 @contextmanager
@@ -210,12 +213,12 @@ def _step(what: str):
         raise KernelError(f"{what}: {err}") from err
 
 
-def _delete_link(ipr: IPRoute, **which) -> bool:
+async def _delete_link(ipr: AsyncIPRoute, **which) -> bool:
     """Delete the link named by `which` (ifname= or index=); False when absent."""
     try:
-        ipr.link("del", **which)
+        await ipr.link("del", **which)
     except NetlinkError as err:
-        if err.code == ENODEV:
+        if err.code == errno.ENODEV:
             return False
         raise
     return True
@@ -228,67 +231,62 @@ def attach(att: Attachment) -> None:
     """Create and configure the pair; on failure nothing of it is left behind."""
     netns_fd = open_netns(att.netns)
     try:
-        with _handle() as host:
-            with _step(f"create veth {att.host_name} peer {att.ifname}"):
-                index = _create_veth(host, att, netns_fd)
-            try:
-                with _step(f"set up host {att.host_name}"):
-                    _set_up_host(host, att, index)
-                with _step(f"set up container {att.ifname}"):
-                    _in_netns(netns_fd, _set_up_container, att)
-            except BaseException:
-                _delete_link(host, index=index)
-                raise
+        asyncio.run(_attach(att, netns_fd))
     finally:
         os.close(netns_fd)
 
 
-def _create_veth(host: IPRoute, att: Attachment, netns_fd: int) -> int:
-    """Make the pair; returns the host end's index."""
-    host.link(
-        "add",
-        ifname=att.host_name,
-        kind="veth",
-        address=att.host_mac,
-        mtu=att.mtu,
-        state="up",
-        arp=False,
-        peer={
-            "ifname": att.ifname,
-            "address": att.container_mac,
-            "mtu": att.mtu,
-            "net_ns_fd": netns_fd,
-        },
-    )
-    return socket.if_nametoindex(att.host_name)
+async def _attach(att: Attachment, netns_fd: int) -> None:
+    async with _handle() as host:
+        with _step(f"create veth {att.host_name} peer {att.ifname}"):
+            await host.link(
+                "add",
+                ifname=att.host_name,
+                kind="veth",
+                address=att.host_mac,
+                mtu=att.mtu,
+                state="up",
+                arp=False,
+                peer={
+                    "ifname": att.ifname,
+                    "address": att.container_mac,
+                    "mtu": att.mtu,
+                    "net_ns_fd": netns_fd,
+                },
+            )
+        try:
+            with _step(f"set up host {att.host_name}"):
+                index = socket.if_nametoindex(att.host_name)
+                _interface_sysctls(att.host_name)
+                await host.addr(
+                    "add",
+                    index=index,
+                    local=GATEWAY,
+                    address=att.ip,
+                    prefixlen=32,
+                    scope=RT_SCOPE_LINK,
+                )
+                await host.neigh(
+                    "add",
+                    ifindex=index,
+                    dst=att.ip,
+                    lladdr=att.container_mac,
+                    state=NUD_PERMANENT,
+                )
+                sysctl("net/ipv4/ip_forward", "1")
+            with _step(f"set up container {att.ifname}"), entered(netns_fd):
+                await _configure_container_end(att)
+        except BaseException:
+            await _delete_link(host, ifname=att.host_name)
+            raise
 
 
-def _set_up_host(host: IPRoute, att: Attachment, index: int) -> None:
-    _interface_sysctls(att.host_name)
-    host.addr(
-        "add",
-        index=index,
-        local=GATEWAY,
-        address=att.ip,
-        prefixlen=32,
-        scope=RT_SCOPE_LINK,
-    )
-    host.neigh(
-        "add",
-        ifindex=index,
-        dst=att.ip,
-        lladdr=att.container_mac,
-        state=NUD_PERMANENT,
-    )
-    sysctl("net/ipv4/ip_forward", "1")
-
-
-def _set_up_container(att: Attachment) -> None:
+async def _configure_container_end(att: Attachment) -> None:
     index = socket.if_nametoindex(att.ifname)
-    with _handle() as ipr:
-        ipr.link("set", index=index, state="up", arp=False)
+    async with _handle() as ipr:
+        await ipr.link("set", index=index, state="up", arp=False)
         _interface_sysctls(att.ifname)
-        ipr.addr(
+        await ipr.addr(
             "add",
             index=index,
             local=att.ip,
@@ -296,7 +294,7 @@ def _set_up_container(att: Attachment) -> None:
             prefixlen=32,
             scope=RT_SCOPE_LINK,
         )
-        ipr.neigh(
+        await ipr.neigh(
             "add",
             ifindex=index,
             dst=GATEWAY,
@@ -304,7 +302,7 @@ def _set_up_container(att: Attachment) -> None:
             state=NUD_PERMANENT,
         )
         with _step(f"add default route via {GATEWAY}"):
-            ipr.route(
+            await ipr.route(
                 "add",
                 dst="0.0.0.0/0",
                 gateway=GATEWAY,
@@ -317,8 +315,8 @@ def _set_up_container(att: Attachment) -> None:
 
 def remove_host_end(ip: str) -> bool:
     """Delete the host end for `ip` (the peer goes with it); False when absent."""
-    with _step(f"delete link {host_end(ip)}"), _handle() as ipr:
-        return _delete_link(ipr, ifname=host_end(ip))
+    with _step(f"delete link {host_end(ip)}"):
+        return asyncio.run(_delete_named_link(host_end(ip)))
 
 
 def remove_container_end(netns: str, ifname: str) -> bool:
@@ -329,14 +327,16 @@ def remove_container_end(netns: str, ifname: str) -> bool:
         return False
     try:
         with _step(f"delete link {ifname} in {netns}"):
-            return _in_netns(netns_fd, _delete_container_link, ifname)
+            return _in_netns(
+                netns_fd, lambda: asyncio.run(_delete_named_link(ifname))
+            )
     finally:
         os.close(netns_fd)
 
 
-def _delete_container_link(ifname: str) -> bool:
-    with _handle() as ipr:
-        return _delete_link(ipr, ifname=ifname)
+async def _delete_named_link(ifname: str) -> bool:
+    async with _handle() as ipr:
+        return await _delete_link(ipr, ifname=ifname)
 
 
 # ---- inspection (CHECK) --------------------------------------------------------
@@ -345,8 +345,8 @@ def _delete_container_link(ifname: str) -> bool:
 def differences(att: Attachment, mtu: int | None) -> list[str]:
     """How the kernel differs from `att`; `mtu=None` compares the two ends only."""
     problems: list[str] = []
-    with _step("inspect host end"), _handle() as host:
-        host_state = _link_state(host, att.host_name)
+    with _step("inspect host end"):
+        host_state = asyncio.run(_link_state(att.host_name))
     if host_state is None:
         problems.append(f"host interface {att.host_name} is missing")
     else:
@@ -365,7 +365,9 @@ def differences(att: Attachment, mtu: int | None) -> list[str]:
         return problems + [str(err)]
     try:
         with _step("inspect container end"):
-            state, gateways = _in_netns(netns_fd, _container_state, att.ifname)
+            state = _in_netns(
+                netns_fd, lambda: asyncio.run(_link_state(att.ifname, routes=True))
+            )
     finally:
         os.close(netns_fd)
     if state is None:
@@ -375,6 +377,7 @@ def differences(att: Attachment, mtu: int | None) -> list[str]:
     problems += _compare(
         att.ifname, state, att.container_mac, mtu, att.ip, GATEWAY, att.host_mac
     )
+    gateways = state["gateways"]
     if GATEWAY not in gateways:
         problems.append(
             f"{att.ifname}: default route via {GATEWAY} is missing"
@@ -383,41 +386,52 @@ def differences(att: Attachment, mtu: int | None) -> list[str]:
     return problems
 
 
-def _container_state(ifname: str) -> tuple[dict | None, list[str]]:
-    with _handle() as ipr:
-        state = _link_state(ipr, ifname)
-        if state is None:
-            return None, []
-        routes = ipr.route(
-            "dump", family=socket.AF_INET, table=RT_TABLE_MAIN, dst_len=0, oif=state["index"]
-        )
-        return state, [route.get("gateway") or "direct" for route in routes]
+async def _link_state(name: str, routes: bool = False) -> dict | None:
+    """MAC, MTU, flags, addresses, neighbours (and default gateways) of `name`.
 
-
-def _link_state(ipr: IPRoute, name: str) -> dict | None:
-    """Index, MAC, MTU, flags, addresses and neighbours of `name`; None when absent."""
-    try:
-        link = ipr.link("get", ifname=name)[0]
-    except NetlinkError as err:
-        if err.code == ENODEV:
-            return None
-        raise
-    index = link["index"]
-    addresses = ipr.addr("dump", family=socket.AF_INET, index=index)
-    neighbours = ipr.neigh("dump", family=socket.AF_INET, ifindex=index)
-    return {
-        "index": index,
-        "flags": link["flags"],
-        "mac": link.get("address"),
-        "mtu": link.get("mtu"),
-        "addresses": sorted(
-            (a.get("local"), a.get("address"), a["prefixlen"], a["scope"])
-            for a in addresses
-        ),
-        "neighbours": sorted(
-            (n.get("dst"), n.get("lladdr"), n["state"]) for n in neighbours
-        ),
-    }
+    None when the link is absent. Reads the calling thread's namespace.
+    """
+    async with _handle() as ipr:
+        try:
+            link = (await ipr.link("get", ifname=name))[0]
+        except NetlinkError as err:
+            if err.code == errno.ENODEV:
+                return None
+            raise
+        index = link["index"]
+        state = {
+            "flags": link["flags"],
+            "mac": link.get("address"),
+            "mtu": link.get("mtu"),
+            "addresses": sorted(
+                [
+                    (a.get("local"), a.get("address"), a["prefixlen"], a["scope"])
+                    async for a in await ipr.addr(
+                        "dump", family=socket.AF_INET, index=index
+                    )
+                ]
+            ),
+            "neighbours": sorted(
+                [
+                    (n.get("dst"), n.get("lladdr"), n["state"])
+                    async for n in await ipr.neigh(
+                        "dump", family=socket.AF_INET, ifindex=index
+                    )
+                ]
+            ),
+        }
+        if routes:
+            state["gateways"] = [
+                route.get("gateway") or "direct"
+                async for route in await ipr.route(
+                    "dump",
+                    family=socket.AF_INET,
+                    table=RT_TABLE_MAIN,
+                    dst_len=0,
+                    oif=index,
+                )
+            ]
+        return state
 
 
 def _compare(name, state, mac, mtu, local, peer, neighbour_mac) -> list[str]:

@@ -298,6 +298,10 @@ class VxlanBackend:
     def mtu(self) -> int:
         return self.vtep.mtu if self.vtep else 0
 
+    def peer_count(self) -> int:
+        """Remote leases the VTEP is programmed for (routes, ARP, FDB)."""
+        return len(self.desired.peers) if self.desired is not None else 0
+
     def converge(self, leases: list[Lease] | None) -> convergence.ApplyResult | None:
         """Converge to `leases` (None: unchanged); None when nothing had to change."""
         try:

@@ -22,7 +22,7 @@ def inspect(
                                        "(a lab host, e.g. silk-h1)."),
     output_format: str = typer.Option("table", "--output", "-o", help="table or json."),
 ) -> None:
-    """Show the lease, daemon health, VTEP, per-peer route/ARP/FDB drift, containers.
+    """Show the lease, daemon health and metrics, VTEP, per-peer drift, containers.
 
     Exits 1 when the kernel differs from what the controller's leases call for.
 
@@ -55,6 +55,15 @@ def _show(report: dict) -> None:
         f"{lease['overlay_subnet'] if lease else '[red]none[/red]'}  daemon "
         + (f"[green]healthy[/green] (mtu {health.get('mtu')})" if health
            else "[red]not answering[/red]"))
+    figures = report.get("metrics")
+    if figures:
+        get = figures.get
+        output.console.print(
+            f"daemon renewals {get('renew_success', '?')} ok "
+            f"{get('renew_failure', '?')} failed, last renew "
+            f"{get('seconds_since_renew', '?')}s ago, converge failures "
+            f"{get('converge_failure', '?')}, peers {get('peers', '?')}",
+            highlight=False)
     if vtep:
         output.console.print(
             f"vtep {vtep['name']}: vni {vtep['vni']} port {vtep['port']} "

@@ -126,7 +126,7 @@ def lease_list(
     key: str = KEY,
     config: str = CONFIG,
 ) -> None:
-    """List every lease, expired ones included.
+    """List every lease, expired ones included, then total, free and stale counts.
 
     Example:
 
@@ -135,8 +135,9 @@ def lease_list(
     """
     listing = connect(controller, ca_cert, cert, key, config).list_all()
     leases = listing["leases"]
+    summary = _summary(listing)
     if output_format == "json":
-        output.emit_json(leases)
+        output.emit_json({"leases": leases, "summary": summary})
         return
     title = f"{len(leases)} lease{'' if len(leases) == 1 else 's'}"
     table = output.table(
@@ -145,6 +146,26 @@ def lease_list(
     for column in table.columns[:3]:
         column.no_wrap = True
     output.show(table)
+    output.console.print(
+        f"total {summary['total']}  free {_figure(summary['free'])}  "
+        f"stale {_figure(summary['stale'])}",
+        highlight=False,
+    )
+
+
+def _summary(listing: dict) -> dict:
+    """Total, free and stale leases as the controller counts them for its metrics
+    (a controller without the `summary` field gives only the total)."""
+    given = listing.get("summary") or {}
+    return {
+        "total": given.get("total", len(listing["leases"])),
+        "free": given.get("free"),
+        "stale": given.get("stale"),
+    }
+
+
+def _figure(value) -> str:
+    return "?" if value is None else str(value)
 
 
 @app.command("show")

@@ -1,9 +1,10 @@
 """HTTP servers: the WSGI runner, the controller and health Bottle apps.
 
 `run_controller(config)` is `silkctl serve controller`: migrate the
-database, then serve the lease API (mutual TLS) and `/health` (plain HTTP
-on 127.0.0.1) until SIGTERM or SIGINT. Imports stay inside the functions so
-that users of `silkctl.server.wsgi` alone do not load the database stack.
+database, then serve the lease API (mutual TLS) and `/health`, `/metrics`
+and `/log-level` (plain HTTP on 127.0.0.1) until SIGTERM or SIGINT. Imports
+stay inside the functions so that users of `silkctl.server.wsgi` alone do
+not load the database stack.
 """
 
 import logging
@@ -38,6 +39,7 @@ def build_controller(config):
     from silkctl.leaser import Leaser
     from silkctl.server.controller_app import ControllerApp
     from silkctl.server.health_app import make_health_app
+    from silkctl.server.metrics import ControllerMetrics, RequestMetrics
     from silkctl.server.wsgi import WsgiServer
 
     tls = None
@@ -61,8 +63,11 @@ def build_controller(config):
     _migrate(store, description)
     pool = CidrPool(config.network, config.subnet_prefix_length)
     leaser = Leaser(store, pool, config.lease_expiration_seconds)
+    metrics = ControllerMetrics(store, pool, config.staleness_threshold_seconds)
     api = WsgiServer(
-        ControllerApp(leaser).wsgi,
+        RequestMetrics(
+            ControllerApp(leaser, config.staleness_threshold_seconds).wsgi, metrics
+        ),
         config.listen_host,
         config.listen_port,
         tls=tls,
@@ -70,7 +75,7 @@ def build_controller(config):
         name="controller",
     )
     health = WsgiServer(
-        make_health_app(store),
+        make_health_app(store, metrics),
         "127.0.0.1",
         config.health_check_port,
         threads=2,

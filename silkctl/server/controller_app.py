@@ -5,7 +5,9 @@ Content-Type says, answers are the lease, `{}` or `{"error": ...}`.
 `GET /leases` carries an ETag and answers 304 to a matching If-None-Match
 after one cheap query; the encoded list is kept per ETag, so unchanged
 lists are not read or encoded again. `GET /leases?all=1` is for operators:
-every row, expired ones too, with `last_renewed_at` and `expired`.
+every row, expired ones too, with `last_renewed_at` and `expired`, and a
+`summary` of the figures the metrics carry: `total` rows, `free` (block
+pool size minus rows) and `stale` (not renewed for `stale_seconds`).
 """
 
 import json
@@ -102,8 +104,9 @@ def _matches(if_none_match: str, tag: str) -> bool:
 class ControllerApp:
     """The `/leases` API over one Leaser, as a Bottle app (`.wsgi`)."""
 
-    def __init__(self, leaser: Leaser):
+    def __init__(self, leaser: Leaser, stale_seconds: int = 3600):
         self.leaser = leaser
+        self.stale_seconds = stale_seconds
         # (ETag, encoded body) of the last full list; replaced whole, never mutated.
         self._listed: tuple[str, bytes] = ("", b"")
         app = bottle.Bottle()
@@ -158,10 +161,16 @@ class ControllerApp:
 
     def _list_all(self) -> bytes:
         now, rows = self.leaser.all_leases()
+        stale_before = now - self.stale_seconds
         return _encode(
             {
                 "now": now,
                 "lease_expiration_seconds": self.leaser.expiration,
+                "summary": {
+                    "total": len(rows),
+                    "free": self.leaser.pool.block_count - len(rows),
+                    "stale": sum(row.last_renewed_at <= stale_before for row in rows),
+                },
                 "leases": [
                     {
                         "underlay_ip": row.underlay_ip,

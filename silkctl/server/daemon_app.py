@@ -3,16 +3,20 @@
 As in the reference, every method and path answers 200 with
 `{"overlay_subnet": "10.255.30.0/24", "mtu": 1450}` (the CNI plugin asks
 `GET /`, health checks `GET /health`); the exceptions are `GET /metrics`,
-the daemon's counters in Prometheus text format, and `GET /openapi.json`.
+the daemon's metrics in Prometheus text format, `GET /openapi.json`, and
+`PUT /log-level` with a level name as the body (`debug`, `info`, ...),
+which changes the log level at run time (400 on an unknown level;
+`GET /log-level` shows it).
+The endpoint listens on 127.0.0.1 only.
 """
 
 import json
 from collections.abc import Callable
 
 import bottle
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
-from silkctl.server import errors
+from silkctl.server import errors, ops
 from silkctl.server.openapi import daemon_document
 
 
@@ -22,12 +26,7 @@ def make_daemon_app(
     """A WSGI app answering `network_info()` as JSON on any path."""
     app = bottle.Bottle(autojson=False)
 
-    if registry is not None:
-
-        @app.route("/metrics", "GET")
-        def metrics():
-            bottle.response.content_type = CONTENT_TYPE_LATEST
-            return generate_latest(registry)
+    ops.install(app, registry)
 
     @app.route("/openapi.json", "GET")
     def openapi():

@@ -65,7 +65,10 @@ def controller_document() -> dict:
                         "leases": {"type": "array", "items": {
                             "$ref": "#/components/schemas/LeaseRow"}},
                         "now": {"type": "integer"},
-                        "lease_expiration_seconds": {"type": "integer"}}},
+                        "lease_expiration_seconds": {"type": "integer"},
+                        "summary": {"type": "object", "properties": {
+                            "total": {"type": "integer"}, "free": {"type": "integer"},
+                            "stale": {"type": "integer"}}}}},
                         "routable leases"),
                     "304": {"description": "unchanged since the ETag given"},
                     **_errors(400, 500, 503)}}},

@@ -1,6 +1,7 @@
 """Tests of silkctl/backends/netlink.py against a real host namespace."""
 
 import errno
+import socket
 
 import pytest
 
@@ -84,6 +85,36 @@ def test_netlink_sends_several_datagrams_when_ops_exceed_a_batch(nl, host):
     assert set(routes) <= set(nl.routes(vtep.index))
 
 
+def test_netlink_answers_each_op_when_failures_fall_on_datagram_edges(nl, host):
+    vtep = make_vtep(nl, host)
+    ips = [f"10.255.{1 + n // 250}.{1 + n % 250}" for n in range(BATCH_SIZE * 2 + 1)]
+    ops = [Op("replace", Route(f"{ip}/32", ip, None), vtep.index) for ip in ips]
+    # The last op of each datagram carries its ack request; make those fail.
+    failing = {BATCH_SIZE - 1, BATCH_SIZE, len(ops) - 1}
+    for n in failing:
+        ops[n] = Op("delete", Neighbour(f"10.255.99.{n % 250}", None), vtep.index)
+
+    answers = nl.write(ops)
+
+    codes = [code for code, _ in answers]
+    assert codes == [errno.ENOENT if n in failing else 0 for n in range(len(ops))]
+    written = {op.entry for n, op in enumerate(ops) if n not in failing}
+    assert written <= set(nl.routes(vtep.index))
+
+
+def test_netlink_creates_a_plain_link_with_its_mac_when_asked(nl, unique):
+    index = nl.create_link(unique, "bridge", "ee:ee:0a:ff:1f:00")
+
+    link = nl.link(index)
+    assert (link["name"], link["kind"], link["mac"]) == (
+        unique,
+        "bridge",
+        "ee:ee:0a:ff:1f:00",
+    )
+    with pytest.raises(KernelError, match=f"^create bridge {unique}: "):
+        nl.create_link(unique, "bridge", "ee:ee:0a:ff:1f:00")
+
+
 def test_netlink_dumps_only_the_link_asked_for_when_others_have_entries(nl, host):
     vtep = make_vtep(nl, host)
     netns.run(
@@ -136,3 +167,56 @@ def test_netlink_monitor_reports_changes_when_made_by_hand(nl, host):
     assert added[0].entry.dst == "10.255.31.0/24"
     assert added[0].entry.gateway == "10.255.31.0"
     assert any(e.table == "link" and e.ifindex == vtep.index for e in events)
+
+
+def test_netlink_monitor_reports_entries_as_written_when_the_handle_writes(nl, host):
+    vtep = make_vtep(nl, host)
+    monitor = Monitor(host.netns)
+    try:
+        nl.write([Op("replace", e, vtep.index) for e in (PEER_FDB, PEER_ARP, PEER)])
+        nl.write([Op("delete", PEER, vtep.index)])
+        events = []
+        wait_for(
+            lambda: events.extend(monitor.drain()) or len(events) >= 4,
+            5,
+            what="events",
+        )
+    finally:
+        monitor.close()
+
+    mine = [(e.table, e.action, e.entry) for e in events if e.ifindex == vtep.index]
+    assert mine == [
+        ("fdb", "replace", PEER_FDB),
+        ("arp", "replace", PEER_ARP),
+        ("route", "replace", PEER),
+        ("route", "delete", PEER),
+    ]
+
+
+def test_netlink_monitor_raises_overflow_when_notifications_were_dropped(nl, host):
+    vtep = make_vtep(nl, host)
+    monitor = Monitor(host.netns)
+    try:
+        # Shrink the buffer below a burst of notifications, then read.
+        monitor._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        ips = [f"10.255.{1 + n // 250}.{1 + n % 250}" for n in range(500)]
+        nl.write(
+            [
+                Op("replace", Route(f"{ip}/32", ip, "10.255.30.0"), vtep.index)
+                for ip in ips
+            ]
+        )
+        with pytest.raises(Monitor.Overflow):
+            monitor.drain()
+        # The socket stays usable: read the backlog, later notifications arrive.
+        wait_for(lambda: monitor.drain() is not None, 5, what="the backlog read")
+        nl.write([Op("replace", PEER_ARP, vtep.index)])
+        events = []
+        wait_for(
+            lambda: events.extend(monitor.drain())
+            or any(e.entry == PEER_ARP for e in events),
+            5,
+            what="an event after the overflow",
+        )
+    finally:
+        monitor.close()

@@ -42,16 +42,20 @@ def test_lease_list_shows_block_and_single_leases_in_a_table(lease_controller, e
         "single",
         "s ago",
         "2 leases",
+        # 255 blocks in the /16; the single-IP row counts too, as in the metrics.
+        "total 2  free 253  stale 0",
     ):
         assert text in result.output
 
 
-def test_lease_list_json_has_renewal_time_and_expiry(lease_controller, env):
+def test_lease_list_json_has_renewal_time_expiry_and_summary(lease_controller, env):
     lease = lease_controller.client().acquire("10.0.0.1")
     result = runner.invoke(app, ["lease", "list", "--output", "json"])
-    (item,) = json.loads(result.output)
+    listing = json.loads(result.output)
+    (item,) = listing["leases"]
     assert item["overlay_subnet"] == lease.overlay_subnet
     assert item["expired"] is False and isinstance(item["last_renewed_at"], int)
+    assert listing["summary"] == {"total": 1, "free": 254, "stale": 0}
 
 
 def test_lease_show_one_host_and_not_found(lease_controller, env):
@@ -93,7 +97,8 @@ def test_lease_commands_take_connection_settings_from_a_daemon_config(
     result = runner.invoke(
         app, ["lease", "list", "--config", str(config), "-o", "json"]
     )
-    assert [item["underlay_ip"] for item in json.loads(result.output)] == ["10.0.0.1"]
+    listed = json.loads(result.output)["leases"]
+    assert [item["underlay_ip"] for item in listed] == ["10.0.0.1"]
 
 
 def test_lease_commands_need_a_url_and_tls_files():

@@ -70,6 +70,9 @@ def check_host_inspect(lab_name):
     assert len(healthy["peers"]) == 2
     assert all(p[t] == "ok" for p in healthy["peers"] for t in ("route", "arp", "fdb"))
     assert len(healthy["containers"]) == 2
+    figures = healthy["metrics"]
+    assert figures["peers"] == 2 and figures["converge_failure"] == 0
+    assert figures["renew_failure"] == 0 and figures["seconds_since_renew"] >= 0
 
     state = fabric.load(lab_name)
     daemon = state.host("h1").daemon_pid
