@@ -180,7 +180,7 @@ class Daemon:
         if preflight is None:
             return
         try:
-            leases, self._etag = self.client.list_leases()
+            leases, _ = self.client.list_leases()  # the first poll must converge
         except SilkError as err:
             log.warning("list-leases-failed", extra={"error": str(err)})
             return

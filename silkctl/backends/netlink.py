@@ -7,30 +7,31 @@ whose message starts with the step (`add route 10.255.3.0/24: ...`).
 Design notes
 ------------
 Everything on the wire is pyroute2's: its sockets, its message classes, its
-encoder and its parser, its constants. A `Netlink` handle opens two pyroute2
+encoder and parser, its constants. A `Netlink` handle opens two pyroute2
 sockets, both in the handle's namespace:
 
 * an `IPRoute` for the few, attribute-rich link and address calls (creating
   a VXLAN device, reading its settings);
 * an `IPRSocket`, pyroute2's plain synchronous rtnetlink socket, for the
-  bulk tables. `IPRoute` does not fit them: its dumps filter in user space
-  (`get_routes(oif=...)` decodes every route of the namespace), and when a
-  batch fails part-way its `get()` raises on, or with `noraise` drops, the
-  first error, so the other answers are lost.
+  bulk tables. `IPRoute` does not fit them (pyroute2 0.9.7): its dumps filter
+  in user space (`get_routes(oif=...)` decodes every route of the
+  namespace), and `nlm_request_batch` stops at the first failed message,
+  or with `noraise` drops every error, so per-message answers are lost.
 
 Dumps are `rtmsg`/`ndmsg` requests that the kernel filters by device
 (strict checking is on), retried when the kernel flags them interrupted.
 Writes are `rtmsg`/`ndmsg` messages encoded by pyroute2 and sent
 `BATCH_SIZE` to a datagram. The kernel runs them in order. Only the last
-message of a datagram asks for an ack. A failed message is answered in any
-case, so a datagram costs one reply plus one per failure, and pyroute2's
+message of a datagram asks for an ack. The kernel answers a failed message
+anyway, so a datagram costs one reply plus one per failure. pyroute2's
 parser turns each reply into (errno, extended-ack text).
 
 Cost. pyroute2 spends about 70 µs of CPU encoding an ARP or FDB message and
-about 150 µs encoding a route, and decoding costs about as much as encoding.
-So 5,000 peers (15,000 entries) take about 1.5 s of encoding to write and
-about 1.5 s to read back. Messages carry no attribute the kernel can do
-without, for example no RTA_TABLE for the main table.
+about 150 µs encoding a route; decoding a dumped entry or a notification
+costs about as much. So 5,000 peers (15,000 entries) take about 1.5 s of CPU
+to write and about as long to read back. Messages carry no attribute the
+kernel can do without (no RTA_TABLE for the main table, no ack request but
+the last).
 
 `messages` counts every netlink request sent (a dump counts as one), so
 callers can measure what a change costs. A handle is not thread-safe.
@@ -385,6 +386,9 @@ class Netlink:
         """Apply `ops` in order, batched; per op (errno, reason), (0, "") when done."""
         if not ops:
             return []
+        for op in ops:  # refuse before anything is sent
+            if op.action not in _WRITE_FLAGS:
+                raise ValueError(f"unknown netlink action {op.action!r}")
         self.messages += len(ops)
         answers: list[tuple[int, str]] = []
         with _step("write netlink batch"):
@@ -460,9 +464,7 @@ _WRITE_FLAGS = {
 
 def _request(op: Op):
     """The pyroute2 message (not yet encoded) that performs `op`."""
-    flags = _WRITE_FLAGS.get(op.action)
-    if flags is None:
-        raise ValueError(f"unknown netlink action {op.action!r}")
+    flags = _WRITE_FLAGS[op.action]
     replace, entry = op.action == "replace", op.entry
     if isinstance(entry, Route):
         msg = _route_request(entry, op.ifindex)
@@ -602,8 +604,10 @@ def _link_values(msg) -> dict:
 class Monitor:
     """Kernel notifications about links, addresses, IPv4 routes and neighbours.
 
-    A pyroute2 `IPRSocket` bound to the rtnetlink groups: pyroute2 documents
-    it for select loops, where `IPRoute` reads through its own event loop.
+    A pyroute2 `IPRSocket` bound to the rtnetlink groups, the class pyroute2
+    offers for select loops. An `IPRoute` reads through its own event loop
+    (a readable socket and its queue can disagree), and after ENOBUFS it
+    fails every later call, where this socket stays usable.
     `drain()` returns what arrived since the last call without blocking.
     It raises `Overflow` when the kernel dropped notifications (the
     socket buffer filled up); the caller must then re-read everything.

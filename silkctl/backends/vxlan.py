@@ -39,7 +39,7 @@ from silkctl.errors import KernelError
 
 log = logging.getLogger(__name__)
 
-RESYNC_SECONDS = 30.0
+RESYNC_SECONDS = 120.0
 """Even without notifications, re-read the VTEP and its tables this often."""
 
 

@@ -213,8 +213,10 @@ def test_netlink_monitor_raises_overflow_when_notifications_were_dropped(nl, hos
         nl.write([Op("replace", PEER_ARP, vtep.index)])
         events = []
         wait_for(
-            lambda: events.extend(monitor.drain())
-            or any(e.entry == PEER_ARP for e in events),
+            lambda: (
+                events.extend(monitor.drain())
+                or any(e.entry == PEER_ARP for e in events)
+            ),
             5,
             what="an event after the overflow",
         )
