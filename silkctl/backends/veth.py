@@ -11,8 +11,7 @@ routes for it; nothing is bridged and nothing ARPs:
     neigh 10.255.30.2 ee:ee:... PERMANENT       neigh 169.254.0.1 aa:aa:... PERMANENT
     (kernel: 10.255.30.2 dev s-... scope link)  default via 169.254.0.1 src 10.255.30.2
 
-Every netlink request goes through pyroute2 (`AsyncIPRoute`, one handle per
-namespace and call, each side's requests awaited in one event-loop run);
+Every netlink request goes through pyroute2's `AsyncIPRoute` (see `Handle`);
 only the sysctls are plain writes under /proc/sys.
 
 Order of writes, and why:
@@ -26,31 +25,35 @@ Order of writes, and why:
    then ip_forward=1 for the namespace.
 3. Container end, on a short-lived thread switched into CNI_NETNS with
    setns(2), with its own handle opened there: NOARP + up (the kernel
-   refuses to bring a veth end up before its pair is complete, so this
-   cannot ride on step 1), sysctls, the /32 peer address (the kernel adds
-   the link route to 169.254.0.1), the permanent neighbour, then the
-   default route, which needs that link route.
-Interface indexes come from if_nametoindex(3) in each namespace, which
-costs microseconds; an echoed or fetched link message costs pyroute2 about
-0.5 ms to decode.
+   refuses to bring a veth end up before the pair exists, so this cannot
+   ride on step 1), sysctls, the /32 peer address (the kernel adds the link
+   route to 169.254.0.1), the permanent neighbour, then the default route,
+   which needs that link route.
+Interface indexes come from if_nametoindex(3) in each namespace, a
+microsecond ioctl; asking the kernel to echo the new link instead costs
+pyroute2 about 0.5 ms to decode the message.
 If any step fails, deleting the host end removes the pair together with
 every address, neighbour and route above; nothing else is left to undo.
 Deleting a veth costs the kernel about 15 ms (an RCU grace period), by far
 the largest part of a DEL; it is done once, from the host end.
 
 Cost per container: one veth pair, two addresses, two neighbours, one
-route; the host's table grows by one /32 route per container. An ADD opens
-two handles and sends seven requests; pyroute2 spends 0.3-0.5 ms of CPU on
-each, which makes it the largest part of an ADD here (about 4 ms of about
-5 ms), ahead of the kernel's work.
+route; the host's table grows by one /32 route per container. An ADD sends
+seven requests. pyroute2 spends about 0.2 ms of CPU on a request once warm,
+more in a service that sleeps between calls, and about 0.7 ms to open a
+handle and make its first request; that is most of an ADD's netlink time
+(about 6 ms against 1.5 ms for the struct-packed messages this module used
+before). Callers that serve many calls from one thread pass a `Handle` for
+the host side and skip one opening per call; the container's handle is new
+each time, as its namespace is.
 
 Namespaces: the host side works in the calling thread's namespace, so the
-daemon serves concurrent ADDs from its per-call threads, and tests run it
+daemon serves concurrent ADDs from its worker threads, and tests run it
 from a thread inside a throw-away namespace. The container side runs on a
 thread of its own that enters CNI_NETNS and ends there, so the caller never
 leaves its namespace. pyroute2's own netns support (`netns=` on a handle)
-forks a helper process for each handle, about 6 ms here, against about
-1 ms for the thread; it would also fork the multi-threaded daemon.
+forks a helper process for each handle, about 6 ms here against about 1 ms
+for the thread, and would fork the multi-threaded daemon.
 """
 
 import asyncio
@@ -109,9 +112,59 @@ def host_end(ip: str) -> str:
 # ---- handles, namespaces and sysctls ----------------------------------------------
 
 
-def _handle() -> AsyncIPRoute:
-    """A handle in the calling thread's namespace, subscribed to no events."""
-    return AsyncIPRoute(groups=0)
+class Handle:
+    """A pyroute2 handle and its event loop, for the thread and namespace that made it.
+
+    `run(fn, ...)` awaits `fn(ipr, ...)` on the handle. The functions below
+    open one per call unless given one; the CNI server keeps one per worker
+    thread for the host side. pyroute2 ties a handle to the thread that uses
+    it, so a handle must not change threads. After a failed call the next
+    one gets a fresh handle, whatever state the failure left behind.
+    """
+
+    def __init__(self):
+        self._loop = asyncio.new_event_loop()
+        self._ipr = self._open()
+
+    def _open(self) -> AsyncIPRoute:
+        # No multicast groups: a long-lived handle must not queue events.
+        return AsyncIPRoute(groups=0, use_event_loop=self._loop)
+
+    def run(self, fn, *args, **kwargs):
+        try:
+            return self._loop.run_until_complete(fn(self._ipr, *args, **kwargs))
+        except BaseException:
+            self._ipr.close()
+            self._ipr = self._open()
+            raise
+
+    def close(self) -> None:
+        self._ipr.close()
+        # One more turn of the loop lets the socket's transport finish closing.
+        self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+        self._loop.close()
+
+    def __enter__(self) -> "Handle":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+@contextmanager
+def _using(handle: Handle | None):
+    """`handle`, or one opened in the calling thread for this call only."""
+    if handle is not None:
+        yield handle
+    else:
+        with Handle() as own:
+            yield own
+
+
+def _with_own_handle(fn, *args, **kwargs):
+    """`await fn(ipr, ...)` on a handle opened for it in this thread's namespace."""
+    with Handle() as handle:
+        return handle.run(fn, *args, **kwargs)
 
 
 def open_netns(path: str) -> int:
@@ -156,8 +209,8 @@ def entered(netns_fd: int):
         os.close(home)
 
 
-def _in_netns(netns_fd: int, fn, *args):
-    """`fn(*args)` on a short-lived thread that enters namespace `netns_fd`.
+def _in_netns(netns_fd: int, fn, *args, **kwargs):
+    """`fn(*args, **kwargs)` on a short-lived thread that enters namespace `netns_fd`.
 
     Returns or raises what `fn` did. Only that thread switches namespace,
     and it ends there, so the caller never leaves its own.
@@ -170,7 +223,7 @@ def _in_netns(netns_fd: int, fn, *args):
                 _setns(netns_fd)
             except OSError as err:
                 raise KernelError(f"enter netns: {err.strerror}") from err
-            outcome["value"] = fn(*args)
+            outcome["value"] = fn(*args, **kwargs)
         except BaseException as err:  # noqa: BLE001 - handed to the caller
             outcome["error"] = err
 
@@ -227,96 +280,106 @@ async def _delete_link(ipr: AsyncIPRoute, **which) -> bool:
 # ---- attach and detach ---------------------------------------------------------
 
 
-def attach(att: Attachment) -> None:
-    """Create and configure the pair; on failure nothing of it is left behind."""
+def attach(att: Attachment, host: Handle | None = None) -> None:
+    """Create and configure the pair; on failure nothing of it is left behind.
+
+    `host` is a handle in the caller's namespace to reuse; by default one
+    is opened for the call.
+    """
     netns_fd = open_netns(att.netns)
     try:
-        asyncio.run(_attach(att, netns_fd))
+        with _using(host) as host:
+            host.run(_make_host_end, att, netns_fd)
+            try:
+                with _step(f"set up container {att.ifname}"):
+                    _in_netns(netns_fd, _with_own_handle, _configure_container_end, att)
+            except BaseException:
+                with _step(f"delete link {att.host_name}"):
+                    host.run(_delete_link, ifname=att.host_name)
+                raise
     finally:
         os.close(netns_fd)
 
 
-async def _attach(att: Attachment, netns_fd: int) -> None:
-    async with _handle() as host:
-        with _step(f"create veth {att.host_name} peer {att.ifname}"):
-            await host.link(
+async def _make_host_end(host: AsyncIPRoute, att: Attachment, netns_fd: int) -> None:
+    """Steps 1 and 2: the pair and the host end; the pair is gone if they fail."""
+    with _step(f"create veth {att.host_name} peer {att.ifname}"):
+        await host.link(
+            "add",
+            ifname=att.host_name,
+            kind="veth",
+            address=att.host_mac,
+            mtu=att.mtu,
+            state="up",
+            arp=False,
+            peer={
+                "ifname": att.ifname,
+                "address": att.container_mac,
+                "mtu": att.mtu,
+                "net_ns_fd": netns_fd,
+            },
+        )
+    try:
+        with _step(f"set up host {att.host_name}"):
+            index = socket.if_nametoindex(att.host_name)
+            _interface_sysctls(att.host_name)
+            await host.addr(
                 "add",
-                ifname=att.host_name,
-                kind="veth",
-                address=att.host_mac,
-                mtu=att.mtu,
-                state="up",
-                arp=False,
-                peer={
-                    "ifname": att.ifname,
-                    "address": att.container_mac,
-                    "mtu": att.mtu,
-                    "net_ns_fd": netns_fd,
-                },
+                index=index,
+                local=GATEWAY,
+                address=att.ip,
+                prefixlen=32,
+                scope=RT_SCOPE_LINK,
             )
-        try:
-            with _step(f"set up host {att.host_name}"):
-                index = socket.if_nametoindex(att.host_name)
-                _interface_sysctls(att.host_name)
-                await host.addr(
-                    "add",
-                    index=index,
-                    local=GATEWAY,
-                    address=att.ip,
-                    prefixlen=32,
-                    scope=RT_SCOPE_LINK,
-                )
-                await host.neigh(
-                    "add",
-                    ifindex=index,
-                    dst=att.ip,
-                    lladdr=att.container_mac,
-                    state=NUD_PERMANENT,
-                )
-                sysctl("net/ipv4/ip_forward", "1")
-            with _step(f"set up container {att.ifname}"), entered(netns_fd):
-                await _configure_container_end(att)
-        except BaseException:
-            await _delete_link(host, ifname=att.host_name)
-            raise
+            await host.neigh(
+                "add",
+                ifindex=index,
+                dst=att.ip,
+                lladdr=att.container_mac,
+                state=NUD_PERMANENT,
+            )
+            sysctl("net/ipv4/ip_forward", "1")
+    except BaseException:
+        await _delete_link(host, ifname=att.host_name)
+        raise
 
 
-async def _configure_container_end(att: Attachment) -> None:
+async def _configure_container_end(ipr: AsyncIPRoute, att: Attachment) -> None:
+    """Step 3, run inside the container's namespace."""
     index = socket.if_nametoindex(att.ifname)
-    async with _handle() as ipr:
-        await ipr.link("set", index=index, state="up", arp=False)
-        _interface_sysctls(att.ifname)
-        await ipr.addr(
+    await ipr.link("set", index=index, state="up", arp=False)
+    _interface_sysctls(att.ifname)
+    await ipr.addr(
+        "add",
+        index=index,
+        local=att.ip,
+        address=GATEWAY,
+        prefixlen=32,
+        scope=RT_SCOPE_LINK,
+    )
+    await ipr.neigh(
+        "add",
+        ifindex=index,
+        dst=GATEWAY,
+        lladdr=att.host_mac,
+        state=NUD_PERMANENT,
+    )
+    with _step(f"add default route via {GATEWAY}"):
+        await ipr.route(
             "add",
-            index=index,
-            local=att.ip,
-            address=GATEWAY,
-            prefixlen=32,
-            scope=RT_SCOPE_LINK,
+            dst="0.0.0.0/0",
+            gateway=GATEWAY,
+            prefsrc=att.ip,
+            oif=index,
+            table=RT_TABLE_MAIN,
+            proto=rt_proto["static"],
         )
-        await ipr.neigh(
-            "add",
-            ifindex=index,
-            dst=GATEWAY,
-            lladdr=att.host_mac,
-            state=NUD_PERMANENT,
-        )
-        with _step(f"add default route via {GATEWAY}"):
-            await ipr.route(
-                "add",
-                dst="0.0.0.0/0",
-                gateway=GATEWAY,
-                prefsrc=att.ip,
-                oif=index,
-                table=RT_TABLE_MAIN,
-                proto=rt_proto["static"],
-            )
 
 
-def remove_host_end(ip: str) -> bool:
+def remove_host_end(ip: str, host: Handle | None = None) -> bool:
     """Delete the host end for `ip` (the peer goes with it); False when absent."""
-    with _step(f"delete link {host_end(ip)}"):
-        return asyncio.run(_delete_named_link(host_end(ip)))
+    with _step(f"delete link {host_end(ip)}"), _using(host) as host:
+        return host.run(_delete_link, ifname=host_end(ip))
 
 
 def remove_container_end(netns: str, ifname: str) -> bool:
@@ -327,26 +390,21 @@ def remove_container_end(netns: str, ifname: str) -> bool:
         return False
     try:
         with _step(f"delete link {ifname} in {netns}"):
-            return _in_netns(
-                netns_fd, lambda: asyncio.run(_delete_named_link(ifname))
-            )
+            return _in_netns(netns_fd, _with_own_handle, _delete_link, ifname=ifname)
     finally:
         os.close(netns_fd)
-
-
-async def _delete_named_link(ifname: str) -> bool:
-    async with _handle() as ipr:
-        return await _delete_link(ipr, ifname=ifname)
 
 
 # ---- inspection (CHECK) --------------------------------------------------------
 
 
-def differences(att: Attachment, mtu: int | None) -> list[str]:
+def differences(
+    att: Attachment, mtu: int | None, host: Handle | None = None
+) -> list[str]:
     """How the kernel differs from `att`; `mtu=None` compares the two ends only."""
     problems: list[str] = []
-    with _step("inspect host end"):
-        host_state = asyncio.run(_link_state(att.host_name))
+    with _step("inspect host end"), _using(host) as host:
+        host_state = host.run(_link_state, att.host_name)
     if host_state is None:
         problems.append(f"host interface {att.host_name} is missing")
     else:
@@ -366,7 +424,7 @@ def differences(att: Attachment, mtu: int | None) -> list[str]:
     try:
         with _step("inspect container end"):
             state = _in_netns(
-                netns_fd, lambda: asyncio.run(_link_state(att.ifname, routes=True))
+                netns_fd, _with_own_handle, _link_state, att.ifname, routes=True
             )
     finally:
         os.close(netns_fd)
@@ -386,52 +444,53 @@ def differences(att: Attachment, mtu: int | None) -> list[str]:
     return problems
 
 
-async def _link_state(name: str, routes: bool = False) -> dict | None:
+async def _link_state(
+    ipr: AsyncIPRoute, name: str, routes: bool = False
+) -> dict | None:
     """MAC, MTU, flags, addresses, neighbours (and default gateways) of `name`.
 
-    None when the link is absent. Reads the calling thread's namespace.
+    None when the link is absent.
     """
-    async with _handle() as ipr:
-        try:
-            link = (await ipr.link("get", ifname=name))[0]
-        except NetlinkError as err:
-            if err.code == errno.ENODEV:
-                return None
-            raise
-        index = link["index"]
-        state = {
-            "flags": link["flags"],
-            "mac": link.get("address"),
-            "mtu": link.get("mtu"),
-            "addresses": sorted(
-                [
-                    (a.get("local"), a.get("address"), a["prefixlen"], a["scope"])
-                    async for a in await ipr.addr(
-                        "dump", family=socket.AF_INET, index=index
-                    )
-                ]
-            ),
-            "neighbours": sorted(
-                [
-                    (n.get("dst"), n.get("lladdr"), n["state"])
-                    async for n in await ipr.neigh(
-                        "dump", family=socket.AF_INET, ifindex=index
-                    )
-                ]
-            ),
-        }
-        if routes:
-            state["gateways"] = [
-                route.get("gateway") or "direct"
-                async for route in await ipr.route(
-                    "dump",
-                    family=socket.AF_INET,
-                    table=RT_TABLE_MAIN,
-                    dst_len=0,
-                    oif=index,
+    try:
+        link = (await ipr.link("get", ifname=name))[0]
+    except NetlinkError as err:
+        if err.code == errno.ENODEV:
+            return None
+        raise
+    index = link["index"]
+    state = {
+        "flags": link["flags"],
+        "mac": link.get("address"),
+        "mtu": link.get("mtu"),
+        "addresses": sorted(
+            [
+                (a.get("local"), a.get("address"), a["prefixlen"], a["scope"])
+                async for a in await ipr.addr(
+                    "dump", family=socket.AF_INET, index=index
                 )
             ]
-        return state
+        ),
+        "neighbours": sorted(
+            [
+                (n.get("dst"), n.get("lladdr"), n["state"])
+                async for n in await ipr.neigh(
+                    "dump", family=socket.AF_INET, ifindex=index
+                )
+            ]
+        ),
+    }
+    if routes:
+        state["gateways"] = [
+            route.get("gateway") or "direct"
+            async for route in await ipr.route(
+                "dump",
+                family=socket.AF_INET,
+                table=RT_TABLE_MAIN,
+                dst_len=0,
+                oif=index,
+            )
+        ]
+    return state
 
 
 def _compare(name, state, mac, mtu, local, peer, neighbour_mac) -> list[str]:
