@@ -41,13 +41,17 @@ HEALTH_TIMEOUT_SECONDS = 2.0
 
 
 class _Call:
-    """One CNI call being served: request, id, host network info and netlink handle."""
+    """One CNI call being served: request, id, host network info, netlink handle
+    and the daemon's policy tagger."""
 
-    def __init__(self, request: Request, request_id: str, network_info, netlink=None):
+    def __init__(
+        self, request: Request, request_id: str, network_info, netlink=None, tagger=None
+    ):
         self.req = request
         self.rid = request_id
         self.network_info = network_info
         self.netlink = netlink
+        self.tagger = tagger
 
     def log(self, level: int, event: str, **fields) -> None:
         log.log(
@@ -75,12 +79,19 @@ class _Call:
 
 
 def handle(
-    env: dict, stdin: str, request_id: str = "", network_info=None, netlink=None
+    env: dict,
+    stdin: str,
+    request_id: str = "",
+    network_info=None,
+    netlink=None,
+    tagger=None,
 ) -> tuple[int, str]:
     """Serve one CNI call; returns (exit code, stdout). Never raises.
 
     `netlink` is a `veth.Handle` of the calling thread to reuse for the
-    host side; without one each call opens its own.
+    host side; without one each call opens its own. `tagger` is the
+    daemon's `policy.Tagger`, told of every container added and removed;
+    without one (served in-process) no plugin hears of the call.
     """
     try:
         request = cni.parse_request(env, stdin)
@@ -88,7 +99,7 @@ def handle(
         return 1, err.to_json(cni.config_version(stdin))
     if request.command == "VERSION":
         return 0, cni.version_reply()
-    call = _Call(request, request_id, network_info, netlink)
+    call = _Call(request, request_id, network_info, netlink, tagger)
     try:
         return 0, VERBS[request.command](call)
     except CniError as err:
@@ -154,15 +165,22 @@ def _add(call: _Call) -> str:
             raise CniError(cni.SETUP_FAILED, "set up veth", str(err)) from err
         undo.append(("remove veth", lambda: veth.remove_host_end(ip, call.netlink)))
         _test_crash_point("veth-made")
+        record = {
+            "ip": ip,
+            "ifname": req.ifname,
+            "netns": req.netns,
+            "network": req.conf["name"],
+            "metadata": _metadata(req),
+        }
         try:
             datastore.add(
                 call.store,
                 req.container_id,
                 ip,
-                ifname=req.ifname,
-                netns=req.netns,
-                network=req.conf["name"],
-                metadata=_metadata(req),
+                ifname=record["ifname"],
+                netns=record["netns"],
+                network=record["network"],
+                metadata=record["metadata"],
                 replace=False,
             )
         except datastore.DatastoreConflict as err:
@@ -174,12 +192,25 @@ def _add(call: _Call) -> str:
                 cni.SETUP_FAILED, "write container metadata", str(err)
             ) from err
         _test_crash_point("datastore-written")
+        if call.tagger is not None:
+            undo.append(("forget container", lambda: _forget(call, req.container_id)))
+            _tag(call, record)
     except BaseException:
         _roll_back(call, undo)
         raise
     call.log(logging.INFO, "container-added", ip=ip, ifname=req.ifname, mtu=mtu)
     result = _result(req, att, dns)
     return cni.dumps(cni.format_result(result, req.version))
+
+
+def _tag(call: _Call, record: dict) -> None:
+    """Tell the policy plugins of the new container and mark its egress."""
+    from silkctl.policy import TagError, container_info
+
+    try:
+        call.tagger.added(container_info(call.req.container_id, record))
+    except TagError as err:
+        raise CniError(cni.SETUP_FAILED, "tag container", str(err)) from err
 
 
 def _test_crash_point(step: str) -> None:
@@ -353,7 +384,7 @@ def _del(call: _Call) -> str:
     except CniError as err:
         problems.append(str(err))
     if record is not None:
-        _forget(call, req.container_id)
+        _forget(call, req.container_id, record)
     if problems:
         raise CniError(cni.SETUP_FAILED, "tear down", "; ".join(problems))
     call.log(logging.INFO, "container-deleted", ip=ip, ifname=req.ifname)
@@ -372,7 +403,12 @@ def _remove_links(call: _Call, ip: str | None, netns: str, ifname: str) -> list[
     return problems
 
 
-def _forget(call: _Call, handle: str) -> None:
+def _forget(call: _Call, handle: str, record: dict | None = None) -> None:
+    """Drop `handle`'s datastore record; with the record, untag the container too."""
+    if call.tagger is not None and record is not None and record.get("ip"):
+        from silkctl.policy import container_info
+
+        call.tagger.removed(container_info(handle, record))
     try:
         datastore.remove(call.store, handle)
     except SilkError as err:
@@ -523,7 +559,7 @@ def _gc(call: _Call) -> str:
         except CniError as err:
             problems.append(str(err))
         if container_id in records:
-            _forget(call, container_id)
+            _forget(call, container_id, records[container_id])
     call.log(logging.INFO, "garbage-collected", attachments=len(stale))
     if problems:
         raise CniError(cni.SETUP_FAILED, "garbage collection", "; ".join(problems))
@@ -569,6 +605,7 @@ class _Handler(socketserver.BaseRequestHandler):
                 request_id,
                 self.server.network_info,
                 getattr(_worker, "netlink", None),
+                self.server.tagger,
             )
         sock.sendall(f"{code}\n{out}".encode())
 
@@ -594,8 +631,9 @@ class CniServer(socketserver.UnixStreamServer):
     request_queue_size = 256
     workers = 16
 
-    def __init__(self, path: str, network_info):
+    def __init__(self, path: str, network_info, tagger=None):
         self.network_info = network_info
+        self.tagger = tagger
         self.path = path
         super().__init__(path, _Handler)
         self._thread = threading.Thread(
@@ -682,14 +720,15 @@ def _clear_stale_socket(path: str) -> None:
     raise SilkError(f"serve cni socket {path}: another process is serving it")
 
 
-def start_cni_server(config, network_info):
+def start_cni_server(config, network_info, tagger=None):
     """Serve CNI requests on `config.cni_socket` in a background thread.
 
     `config` is the DaemonConfig; `network_info()` returns the host's
-    current `(overlay_subnet, mtu)`. Returns an object with `close()`.
+    current `(overlay_subnet, mtu)`; `tagger`, a `policy.Tagger`, hears of
+    every container added and removed. Returns an object with `close()`.
     """
     try:
-        server = CniServer(config.cni_socket, network_info)
+        server = CniServer(config.cni_socket, network_info, tagger)
     except OSError as err:
         raise SilkError(
             f"serve cni socket {config.cni_socket}: {err.strerror}"

@@ -282,11 +282,21 @@ class Daemon:
 
     def _start_cni_server(self) -> None:
         from silkctl.cni_service import start_cni_server
+        from silkctl.policy import Tagger
 
         lease = self.lease
+        tagger = Tagger(self.plugins)
+        try:
+            records = datastore.read_all(self.config.datastore)
+        except SilkError as err:
+            log.error("container-resync-failed", extra={"error": str(err)})
+        else:
+            tagger.resync(records)
         try:
             self.cni_server = start_cni_server(
-                self.config, lambda: (lease.overlay_subnet, self.backend.mtu())
+                self.config,
+                lambda: (lease.overlay_subnet, self.backend.mtu()),
+                tagger,
             )
         except Exception as err:  # noqa: BLE001 - one line for the operator, not a trace
             raise Fatal(

@@ -8,6 +8,8 @@ import textwrap
 
 import pytest
 
+BUILTINS = ["default_backends", "default_policy"]
+
 PLUGIN_SOURCE = textwrap.dedent('''
     from silkctl.plugins import hookimpl
 
@@ -58,13 +60,13 @@ def test_plugins_list_shows_entry_point_plugin_when_distribution_installed(tmp_p
 def test_plugins_list_skips_plugin_when_disabled_by_env(tmp_path):
     _install_distribution(tmp_path, "silk-web-policy", "silk_web_policy", PLUGIN_SOURCE)
     done = _plugins_json(tmp_path, SILKCTL_DISABLE_PLUGINS="silk-web-policy")
-    assert [r["name"] for r in json.loads(done.stdout)] == ["default_policy"]
+    assert [r["name"] for r in json.loads(done.stdout)] == BUILTINS
 
 
 def test_plugins_list_skips_plugin_when_not_in_allow_list(tmp_path):
     _install_distribution(tmp_path, "silk-web-policy", "silk_web_policy", PLUGIN_SOURCE)
     done = _plugins_json(tmp_path, SILKCTL_LOAD_PLUGINS="something-else")
-    assert [r["name"] for r in json.loads(done.stdout)] == ["default_policy"]
+    assert [r["name"] for r in json.loads(done.stdout)] == BUILTINS
 
 
 def test_plugins_list_fails_naming_plugin_when_hook_is_misspelt(tmp_path):
