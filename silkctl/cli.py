@@ -28,13 +28,24 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    verbose: int = typer.Option(0, "--verbose", "-v", count=True,
-                                help="More log output (-vv includes libraries)."),
+    verbose: int = typer.Option(
+        0,
+        "--verbose",
+        "-v",
+        count=True,
+        help="More log output (-vv includes libraries).",
+    ),
     quiet: int = typer.Option(0, "--quiet", "-q", count=True, help="Less log output."),
-    log_format: str = typer.Option("text", "--log-format",
-                                   help="Log line format: text or json."),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                 help="Show the version and exit."),
+    log_format: str = typer.Option(
+        "text", "--log-format", help="Log line format: text or json."
+    ),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_version,
+        is_eager=True,
+        help="Show the version and exit.",
+    ),
 ) -> None:
     """Operate a silk container network: controller, host daemons, CNI plugin, lab."""
     if log_format not in ("text", "json"):

@@ -29,18 +29,26 @@ class Lease:
 
     @classmethod
     def from_json(cls, data: dict) -> "Lease":
-        return cls(data["underlay_ip"], data["overlay_subnet"],
-                   data["overlay_hardware_addr"])
+        return cls(
+            data["underlay_ip"], data["overlay_subnet"], data["overlay_hardware_addr"]
+        )
 
     def to_json(self) -> dict:
-        return {"underlay_ip": self.underlay_ip, "overlay_subnet": self.overlay_subnet,
-                "overlay_hardware_addr": self.overlay_hardware_addr}
+        return {
+            "underlay_ip": self.underlay_ip,
+            "overlay_subnet": self.overlay_subnet,
+            "overlay_hardware_addr": self.overlay_hardware_addr,
+        }
 
 
-def client_tls_context(ca_cert_file: str, cert_file: str, key_file: str) -> ssl.SSLContext:
+def client_tls_context(
+    ca_cert_file: str, cert_file: str, key_file: str
+) -> ssl.SSLContext:
     """TLS ≥ 1.2 context that trusts `ca_cert_file` and presents our certificate."""
     try:
-        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_cert_file)
+        context = ssl.create_default_context(
+            ssl.Purpose.SERVER_AUTH, cafile=ca_cert_file
+        )
         context.load_cert_chain(cert_file, key_file)
     except (OSError, ssl.SSLError) as err:
         raise ConfigError(f"load client TLS files: {err}") from err
@@ -51,7 +59,9 @@ def client_tls_context(ca_cert_file: str, cert_file: str, key_file: str) -> ssl.
 class ControllerClient:
     """Talks to `/leases*` on one controller URL; safe to share between threads."""
 
-    def __init__(self, url: str, tls: ssl.SSLContext | None = None, timeout: float = 5.0):
+    def __init__(
+        self, url: str, tls: ssl.SSLContext | None = None, timeout: float = 5.0
+    ):
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"controller url {url!r}: expected https://host:port")
@@ -70,8 +80,9 @@ class ControllerClient:
         """Build from a DaemonConfig-like object (URL, TLS files, timeout)."""
         tls = None
         if config.connectivity_server_url.startswith("https://"):
-            tls = client_tls_context(config.ca_cert_file, config.client_cert_file,
-                                     config.client_key_file)
+            tls = client_tls_context(
+                config.ca_cert_file, config.client_cert_file, config.client_key_file
+            )
         return cls(config.connectivity_server_url, tls, config.client_timeout_seconds)
 
     # -- the four lease routes -------------------------------------------------
@@ -87,7 +98,9 @@ class ControllerClient:
     def release(self, underlay_ip: str) -> None:
         self._request("PUT", "/leases/release", {"underlay_ip": underlay_ip})
 
-    def list_leases(self, etag: str | None = None) -> tuple[list[Lease] | None, str | None]:
+    def list_leases(
+        self, etag: str | None = None
+    ) -> tuple[list[Lease] | None, str | None]:
         """All routable leases and the list's ETag; (None, etag) when unchanged."""
         headers = {"If-None-Match": etag} if etag else {}
         status, data, response_headers = self._request("GET", "/leases", None, headers)
@@ -113,11 +126,13 @@ class ControllerClient:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             if self._scheme == "https":
-                conn = http.client.HTTPSConnection(self._host, self._port,
-                                                   timeout=self._timeout, context=self._tls)
+                conn = http.client.HTTPSConnection(
+                    self._host, self._port, timeout=self._timeout, context=self._tls
+                )
             else:
-                conn = http.client.HTTPConnection(self._host, self._port,
-                                                  timeout=self._timeout)
+                conn = http.client.HTTPConnection(
+                    self._host, self._port, timeout=self._timeout
+                )
             self._local.conn = conn
         return conn
 
@@ -137,15 +152,20 @@ class ControllerClient:
                 response = conn.getresponse()
                 raw = response.read()
                 break
-            except (http.client.RemoteDisconnected, BrokenPipeError,
-                    ConnectionResetError) as err:
+            except (
+                http.client.RemoteDisconnected,
+                BrokenPipeError,
+                ConnectionResetError,
+            ) as err:
                 # A kept-alive connection the server closed: reconnect once.
                 self.close()
                 if attempt == 2:
                     raise ControllerError(f"{method} {path}: {err}") from err
             except (OSError, http.client.HTTPException) as err:
                 self.close()
-                reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
+                reason = (
+                    getattr(err, "strerror", None) or str(err) or type(err).__name__
+                )
                 raise ControllerError(f"{method} {path}: {self.url}: {reason}") from err
         return self._decode(method, path, response, raw)
 

@@ -31,9 +31,13 @@ class _Config:
     kind = "config"
 
     @classmethod
-    def load(cls, path: str | None = None, overrides: dict | None = None,
-             environ: dict | None = None):
-        """Read the JSON file (if any), env overrides and CLI overrides, then validate."""
+    def load(
+        cls,
+        path: str | None = None,
+        overrides: dict | None = None,
+        environ: dict | None = None,
+    ):
+        """Read the JSON file (if any), env and CLI overrides, then validate."""
         values: dict[str, Any] = {}
         if path:
             values.update(read_json_file(path))
@@ -45,7 +49,7 @@ class _Config:
 
     @classmethod
     def from_dict(cls, values: dict):
-        """Build from a dict, converting types; unknown keys are ignored (as the reference)."""
+        """Build from a dict, converting types; unknown keys are ignored."""
         problems = []
         kwargs = {}
         for f in dataclasses.fields(cls):
@@ -112,7 +116,9 @@ def _env_values(cls, environ) -> dict:
 
 
 def _kind(f: dataclasses.Field) -> str:
-    return f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    return (
+        f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    )
 
 
 def _coerce(f: dataclasses.Field, value):
@@ -126,7 +132,11 @@ def _coerce(f: dataclasses.Field, value):
             return False
         raise ValueError(f"expected true or false, got {value!r}")
     if kind == "int":
-        if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
+        if (
+            isinstance(value, bool)
+            or isinstance(value, float)
+            and not value.is_integer()
+        ):
             raise ValueError(f"expected an integer, got {value!r}")
         try:
             return int(value)
@@ -149,7 +159,9 @@ def _coerce(f: dataclasses.Field, value):
         return value
     if kind == "dict | str":
         if not isinstance(value, dict | str):
-            raise ValueError(f"expected a URL string or an object, got {json.dumps(value)}")
+            raise ValueError(
+                f"expected a URL string or an object, got {json.dumps(value)}"
+            )
         return value
     return value
 
@@ -167,8 +179,12 @@ def check_network(value: str, key: str, problems: list[str]):
     return network
 
 
-def check_pool(network: ipaddress.IPv4Network | None, prefix: int, problems: list[str],
-               network_key: str = "network") -> None:
+def check_pool(
+    network: ipaddress.IPv4Network | None,
+    prefix: int,
+    problems: list[str],
+    network_key: str = "network",
+) -> None:
     """A pool must hold at least one block: prefix longer than the network's, ≤ 30."""
     if not 1 <= prefix <= 30:
         problems.append(f"subnet_prefix_length: {prefix} must be between 1 and 30")
@@ -206,47 +222,78 @@ class ControllerConfig(_Config):
     kind = "controller config"
 
     listen_host: str = setting("127.0.0.1", "Address the lease API listens on.")
-    listen_port: int = setting(4103, "Port of the lease API (HTTPS with client certificates).")
+    listen_port: int = setting(
+        4103, "Port of the lease API (HTTPS with client certificates)."
+    )
     health_check_port: int = setting(
-        19683, "Plain-HTTP port on 127.0.0.1 for GET /health and GET /metrics.")
-    network: str = setting("10.255.0.0/16", "Overlay network the host subnets are cut from.")
+        19683, "Plain-HTTP port on 127.0.0.1 for GET /health and GET /metrics."
+    )
+    network: str = setting(
+        "10.255.0.0/16", "Overlay network the host subnets are cut from."
+    )
     subnet_prefix_length: int = setting(24, "Prefix length of each host's subnet.")
     database: dict | str = setting(
         "sqlite:///var/lib/silkctl/leases.db",
         "Database URL (sqlite:///path, postgresql://..., mysql://...) "
-        "or the reference's database object.")
+        "or the reference's database object.",
+    )
     lease_expiration_seconds: int = setting(
-        604800, "A lease not renewed for this long is hidden and may be reclaimed.")
+        604800, "A lease not renewed for this long is hidden and may be reclaimed."
+    )
     staleness_threshold_seconds: int = setting(
-        3600, "A lease not renewed for this long counts as stale in metrics.")
-    ca_cert_file: str = setting("", "CA certificate that client certificates must chain to.")
+        3600, "A lease not renewed for this long counts as stale in metrics."
+    )
+    ca_cert_file: str = setting(
+        "", "CA certificate that client certificates must chain to."
+    )
     server_cert_file: str = setting("", "Server certificate (PEM).")
     server_key_file: str = setting("", "Server private key (PEM).")
     plaintext: bool = setting(
-        False, "Serve plain HTTP without TLS (labs only; logged as a warning).")
+        False, "Serve plain HTTP without TLS (labs only; logged as a warning)."
+    )
     server_threads: int = setting(
-        8, "Worker threads of the WSGI server (each holds one database connection).")
+        8, "Worker threads of the WSGI server (each holds one database connection)."
+    )
     max_open_connections: int = setting(200, "Most database connections held open.")
-    max_idle_connections: int = setting(10, "Kept for compatibility with the reference.")
+    max_idle_connections: int = setting(
+        10, "Kept for compatibility with the reference."
+    )
     connections_max_lifetime_seconds: int = setting(
-        3600, "Database connections older than this are reopened (0 = forever).")
-    debug_server_port: int = setting(46455, "Kept for compatibility with the reference.")
+        3600, "Database connections older than this are reopened (0 = forever)."
+    )
+    debug_server_port: int = setting(
+        46455, "Kept for compatibility with the reference."
+    )
     metron_port: int = setting(3457, "Kept for compatibility with the reference.")
-    metrics_emit_seconds: int = setting(30, "Kept for compatibility with the reference.")
-    log_prefix: str = setting("cfnetworking", "Kept for compatibility with the reference.")
+    metrics_emit_seconds: int = setting(
+        30, "Kept for compatibility with the reference."
+    )
+    log_prefix: str = setting(
+        "cfnetworking", "Kept for compatibility with the reference."
+    )
 
     def problems(self) -> list[str]:
         problems: list[str] = []
         if not self.listen_host:
             problems.append("listen_host: must not be empty")
         _check_port(self.listen_port, "listen_port", problems)
-        _check_port(self.health_check_port, "health_check_port", problems, allow_zero=True)
+        _check_port(
+            self.health_check_port, "health_check_port", problems, allow_zero=True
+        )
         network = check_network(self.network, "network", problems)
         check_pool(network, self.subnet_prefix_length, problems)
-        _check_positive(self, ("lease_expiration_seconds", "staleness_threshold_seconds",
-                               "server_threads"), problems)
-        _check_tls_files(self, ("ca_cert_file", "server_cert_file", "server_key_file"),
-                         problems)
+        _check_positive(
+            self,
+            (
+                "lease_expiration_seconds",
+                "staleness_threshold_seconds",
+                "server_threads",
+            ),
+            problems,
+        )
+        _check_tls_files(
+            self, ("ca_cert_file", "server_cert_file", "server_key_file"), problems
+        )
         if not self.database:
             problems.append("database: must not be empty")
         else:
@@ -267,16 +314,25 @@ class DaemonConfig(_Config):
 
     underlay_ip: str = setting("", "This host's underlay IPv4 address (VXLAN source).")
     vxlan_interface_name: str = setting(
-        "", "Underlay interface for the VTEP; empty = the one that holds underlay_ip.")
+        "", "Underlay interface for the VTEP; empty = the one that holds underlay_ip."
+    )
     subnet_prefix_length: int = setting(24, "Prefix length of each host's subnet.")
-    overlay_network: str = setting("10.255.0.0/16", "The overlay network of the fabric.")
+    overlay_network: str = setting(
+        "10.255.0.0/16", "The overlay network of the fabric."
+    )
     health_check_port: int = setting(
-        23954, "Port on 127.0.0.1 of the local endpoint (lease, MTU, health).")
+        23954, "Port on 127.0.0.1 of the local endpoint (lease, MTU, health)."
+    )
     vtep_name: str = setting("silk-vtep", "Name of the VXLAN device.")
     connectivity_server_url: str = setting(
-        "https://127.0.0.1:4103", "URL of the lease controller.")
-    ca_cert_file: str = setting("", "CA certificate the controller's certificate chains to.")
-    client_cert_file: str = setting("", "Client certificate presented to the controller.")
+        "https://127.0.0.1:4103", "URL of the lease controller."
+    )
+    ca_cert_file: str = setting(
+        "", "CA certificate the controller's certificate chains to."
+    )
+    client_cert_file: str = setting(
+        "", "Client certificate presented to the controller."
+    )
     client_key_file: str = setting("", "Client private key.")
     plaintext: bool = setting(False, "Talk plain HTTP to the controller (labs only).")
     vni: int = setting(1, "VXLAN network identifier.")
@@ -284,23 +340,36 @@ class DaemonConfig(_Config):
     poll_interval: float = setting(1.0, "Seconds between lease list polls.")
     renew_interval_seconds: float = setting(5.0, "Seconds between lease renewals.")
     partition_tolerance_seconds: int = setting(
-        604800, "Exit when renewals have failed for this long.")
+        604800, "Exit when renewals have failed for this long."
+    )
     client_timeout_seconds: float = setting(5.0, "Timeout of each controller request.")
     datastore: str = setting(
-        "/var/lib/silkctl/containers.json", "Container datastore shared with the CNI plugin.")
+        "/var/lib/silkctl/containers.json",
+        "Container datastore shared with the CNI plugin.",
+    )
     cni_socket: str = setting(
-        "/run/silkctl/cni.sock", "Unix socket (root only) where the CNI plugin sends work.")
+        "/run/silkctl/cni.sock",
+        "Unix socket (root only) where the CNI plugin sends work.",
+    )
     state_dir: str = setting(
-        "/var/lib/silkctl", "Directory for host state (IPAM reservations).")
+        "/var/lib/silkctl", "Directory for host state (IPAM reservations)."
+    )
     single_ip_only: bool = setting(False, "Lease a single /32 instead of a subnet.")
-    encapsulation: str = setting("vxlan", "Data-plane backend by name (vxlan, host-gw).")
+    encapsulation: str = setting(
+        "vxlan", "Data-plane backend by name (vxlan, host-gw)."
+    )
     plugins: list = setting(list, "Extra plugin modules to load by import name.")
     policy_file: str = setting(
-        "", "Policy file of the nft_policy plugin (groups, tags, allow rules).")
+        "", "Policy file of the nft_policy plugin (groups, tags, allow rules)."
+    )
     log_level: str = setting("info", "Log level: debug, info, warning or error.")
-    debug_server_port: int = setting(22233, "Kept for compatibility with the reference.")
+    debug_server_port: int = setting(
+        22233, "Kept for compatibility with the reference."
+    )
     metron_port: int = setting(3457, "Kept for compatibility with the reference.")
-    log_prefix: str = setting("cfnetworking", "Kept for compatibility with the reference.")
+    log_prefix: str = setting(
+        "cfnetworking", "Kept for compatibility with the reference."
+    )
 
     def problems(self) -> list[str]:
         problems: list[str] = []
@@ -317,18 +386,27 @@ class DaemonConfig(_Config):
         if not self.vtep_name or len(self.vtep_name) > 15:
             problems.append("vtep_name: must be 1 to 15 characters")
         if not self.connectivity_server_url.startswith(("http://", "https://")):
-            problems.append("connectivity_server_url: must start with https:// or http://")
-        for key in ("poll_interval", "renew_interval_seconds", "client_timeout_seconds"):
+            problems.append(
+                "connectivity_server_url: must start with https:// or http://"
+            )
+        for key in (
+            "poll_interval",
+            "renew_interval_seconds",
+            "client_timeout_seconds",
+        ):
             if getattr(self, key) <= 0:
                 problems.append(f"{key}: must be greater than 0")
         _check_positive(self, ("partition_tolerance_seconds",), problems)
-        _check_tls_files(self, ("ca_cert_file", "client_cert_file", "client_key_file"),
-                         problems)
+        _check_tls_files(
+            self, ("ca_cert_file", "client_cert_file", "client_key_file"), problems
+        )
         if not self.datastore:
             problems.append("datastore: must not be empty")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
-            problems.append(f"log_level: {self.log_level!r} is not one of debug, info, "
-                            "warning, error")
+            problems.append(
+                f"log_level: {self.log_level!r} is not one of debug, info, "
+                "warning, error"
+            )
         return problems
 
 
@@ -337,5 +415,10 @@ CONFIG_KINDS = {"controller": ControllerConfig, "daemon": DaemonConfig}
 
 def guess_kind(values: dict) -> str:
     """Tell a daemon config from a controller config by its keys."""
-    daemon_keys = {"underlay_ip", "overlay_network", "connectivity_server_url", "vtep_name"}
+    daemon_keys = {
+        "underlay_ip",
+        "overlay_network",
+        "connectivity_server_url",
+        "vtep_name",
+    }
     return "daemon" if daemon_keys & set(values) else "controller"

@@ -92,11 +92,20 @@ def _vtep(nl: Netlink, name: str) -> dict | None:
     link = nl.link(vtep.index) or {}
     details = link.get("vxlan", {})
     lower = nl.link(details.get("lower")) if details.get("lower") else None
-    return {"name": name, "index": vtep.index, "mac": vtep.mac, "address": vtep.address,
-            "mtu": vtep.mtu, "up": link.get("up"), "vni": details.get("vni"),
-            "port": details.get("port"), "gbp": details.get("gbp"),
-            "learning": details.get("learning"), "local": details.get("local"),
-            "lower_device": lower["name"] if lower else None}
+    return {
+        "name": name,
+        "index": vtep.index,
+        "mac": vtep.mac,
+        "address": vtep.address,
+        "mtu": vtep.mtu,
+        "up": link.get("up"),
+        "vni": details.get("vni"),
+        "port": details.get("port"),
+        "gbp": details.get("gbp"),
+        "learning": details.get("learning"),
+        "local": details.get("local"),
+        "lower_device": lower["name"] if lower else None,
+    }
 
 
 def _peer_rows(leases, local: Lease, overlay: str, nl: Netlink, index: int) -> tuple:
@@ -115,43 +124,70 @@ def _peer_rows(leases, local: Lease, overlay: str, nl: Netlink, index: int) -> t
         if not desired.in_overlay(lease.overlay_subnet.split("/")[0]):
             status = {table: "skipped (outside overlay)" for table in TABLES}
         else:
-            status = {table: drift.get(lease.overlay_subnet, {}).get(table, "ok")
-                      for table in TABLES}
-        rows.append({"underlay_ip": lease.underlay_ip, "overlay_subnet":
-                     lease.overlay_subnet, "mac": lease.overlay_hardware_addr, **status})
+            status = {
+                table: drift.get(lease.overlay_subnet, {}).get(table, "ok")
+                for table in TABLES
+            }
+        rows.append(
+            {
+                "underlay_ip": lease.underlay_ip,
+                "overlay_subnet": lease.overlay_subnet,
+                "mac": lease.overlay_hardware_addr,
+                **status,
+            }
+        )
     stale = [{"table": c.table, "entry": describe(c.entry)} for c in changes.stale]
     return rows, stale
 
 
 def inspect_host(config, namespace: str | None = None) -> dict:
-    """Everything `host inspect` shows, as plain data; `drift` is True on any mismatch."""
+    """Everything `host inspect` shows, as plain data; `drift`: any mismatch."""
     return netns.call_in(namespace, _inspect, config)
 
 
 def _inspect(config) -> dict:
-    report = {"underlay_ip": config.underlay_ip, "overlay_network": config.overlay_network,
-              "health": _health(config), "metrics": _daemon_metrics(config),
-              "lease": None, "vtep": None, "peers": [],
-              "stale": [], "containers": [], "controller_error": None, "drift": False}
+    report = {
+        "underlay_ip": config.underlay_ip,
+        "overlay_network": config.overlay_network,
+        "health": _health(config),
+        "metrics": _daemon_metrics(config),
+        "lease": None,
+        "vtep": None,
+        "peers": [],
+        "stale": [],
+        "containers": [],
+        "controller_error": None,
+        "drift": False,
+    }
     leases, report["controller_error"] = _leases(config)
     with Netlink() as nl:
         report["vtep"] = _vtep(nl, config.vtep_name)
         vtep = report["vtep"]
         if vtep is not None:
-            found = vxlan.discover(nl, config.vtep_name, config.subnet_prefix_length,
-                                   config.single_ip_only)
+            found = vxlan.discover(
+                nl, config.vtep_name, config.subnet_prefix_length, config.single_ip_only
+            )
             if found:
                 local = Lease(config.underlay_ip, found[0], found[1])
                 report["lease"] = local.to_json()
                 if leases is not None:
                     report["peers"], report["stale"] = _peer_rows(
-                        leases, local, config.overlay_network, nl, vtep["index"])
+                        leases, local, config.overlay_network, nl, vtep["index"]
+                    )
     try:
         records = datastore.read_all(config.datastore)
     except SilkError:
         records = {}
-    report["containers"] = [{"id": key, **value} for key, value in sorted(records.items())]
-    report["drift"] = bool(report["stale"]) or any(
-        row[table] in ("missing", "different") for row in report["peers"]
-        for table in TABLES) or report["vtep"] is None
+    report["containers"] = [
+        {"id": key, **value} for key, value in sorted(records.items())
+    ]
+    report["drift"] = (
+        bool(report["stale"])
+        or any(
+            row[table] in ("missing", "different")
+            for row in report["peers"]
+            for table in TABLES
+        )
+        or report["vtep"] is None
+    )
     return report

@@ -74,7 +74,9 @@ def configure(verbosity: int = 0, fmt: str = "text", stream=None) -> None:
     root.setLevel(level)
     root.propagate = False
     for name in NOISY_LOGGERS:
-        logging.getLogger(name).setLevel(logging.DEBUG if verbosity >= 2 else logging.WARNING)
+        logging.getLogger(name).setLevel(
+            logging.DEBUG if verbosity >= 2 else logging.WARNING
+        )
 
 
 def set_level(name: str) -> None:

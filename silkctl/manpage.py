@@ -52,17 +52,29 @@ def _params(command) -> list[str]:
             names = param.name.upper()
         else:
             names = ", ".join(param.opts + list(param.secondary_opts))
-        out += [".TP", f"\\fB{_escape(names)}\\fR", _escape(getattr(param, "help", "") or "")]
+        out += [
+            ".TP",
+            f"\\fB{_escape(names)}\\fR",
+            _escape(getattr(param, "help", "") or ""),
+        ]
         default = getattr(param, "default", None)
-        if param.param_type_name == "option" and default not in (None, False, 0, "", ()):
+        if param.param_type_name == "option" and default not in (
+            None,
+            False,
+            0,
+            "",
+            (),
+        ):
             out.append(f"(default: {_escape(str(default))})")
     return out
 
 
 def _header(name: str, section: int, summary: str) -> list[str]:
     return [
-        f'.TH "{name.upper()}" "{section}" "{DATE}" "silkctl {__version__}" "silkctl manual"',
-        ".SH NAME", f"{_escape(name)} \\- {_escape(summary)}",
+        f'.TH "{name.upper()}" "{section}" "{DATE}" '
+        f'"silkctl {__version__}" "silkctl manual"',
+        ".SH NAME",
+        f"{_escape(name)} \\- {_escape(summary)}",
     ]
 
 
@@ -72,15 +84,27 @@ def _summary(text: str) -> str:
 
 def render_root(root) -> str:
     lines = _header("silkctl", 1, _summary(root.help))
-    lines += [".SH SYNOPSIS", "\\fBsilkctl\\fR [\\fIOPTIONS\\fR] \\fICOMMAND\\fR ...",
-              ".SH DESCRIPTION", _paragraphs(root.help), ".SH OPTIONS", *_params(root),
-              ".SH COMMANDS"]
+    lines += [
+        ".SH SYNOPSIS",
+        "\\fBsilkctl\\fR [\\fIOPTIONS\\fR] \\fICOMMAND\\fR ...",
+        ".SH DESCRIPTION",
+        _paragraphs(root.help),
+        ".SH OPTIONS",
+        *_params(root),
+        ".SH COMMANDS",
+    ]
     for name, group in sorted(root.commands.items()):
-        lines += [".TP", f"\\fBsilkctl {name}\\fR", _escape(_summary(group.help)),
-                  f"See \\fBsilkctl\\-{name}\\fR(1)."]
-    lines += [".SH SEE ALSO", ", ".join(f"\\fBsilkctl\\-{n}\\fR(1)"
-                                        for n in sorted(root.commands))
-              + ", \\fBsilkctl.conf\\fR(5)"]
+        lines += [
+            ".TP",
+            f"\\fBsilkctl {name}\\fR",
+            _escape(_summary(group.help)),
+            f"See \\fBsilkctl\\-{name}\\fR(1).",
+        ]
+    lines += [
+        ".SH SEE ALSO",
+        ", ".join(f"\\fBsilkctl\\-{n}\\fR(1)" for n in sorted(root.commands))
+        + ", \\fBsilkctl.conf\\fR(5)",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -88,31 +112,51 @@ def render_group(name: str, group) -> str:
     lines = _header(f"silkctl-{name}", 1, _summary(group.help))
     subcommands = getattr(group, "commands", None)
     if subcommands is None:
-        lines += [".SH SYNOPSIS", f"\\fBsilkctl {name}\\fR [\\fIOPTIONS\\fR]",
-                  ".SH DESCRIPTION", _paragraphs(group.help), ".SH OPTIONS",
-                  *_params(group)]
+        lines += [
+            ".SH SYNOPSIS",
+            f"\\fBsilkctl {name}\\fR [\\fIOPTIONS\\fR]",
+            ".SH DESCRIPTION",
+            _paragraphs(group.help),
+            ".SH OPTIONS",
+            *_params(group),
+        ]
     else:
-        lines += [".SH SYNOPSIS",
-                  f"\\fBsilkctl {name}\\fR \\fICOMMAND\\fR [\\fIOPTIONS\\fR]",
-                  ".SH DESCRIPTION", _paragraphs(group.help), ".SH COMMANDS"]
+        lines += [
+            ".SH SYNOPSIS",
+            f"\\fBsilkctl {name}\\fR \\fICOMMAND\\fR [\\fIOPTIONS\\fR]",
+            ".SH DESCRIPTION",
+            _paragraphs(group.help),
+            ".SH COMMANDS",
+        ]
         for sub_name, command in sorted(subcommands.items()):
-            lines += [f'.SS "silkctl {name} {sub_name}"', _paragraphs(command.help),
-                      *_params(command)]
+            lines += [
+                f'.SS "silkctl {name} {sub_name}"',
+                _paragraphs(command.help),
+                *_params(command),
+            ]
     lines += [".SH SEE ALSO", "\\fBsilkctl\\fR(1)"]
     return "\n".join(lines) + "\n"
 
 
 def render_conf() -> str:
     lines = _header("silkctl.conf", 5, "controller and daemon configuration files")
-    lines += [".SH DESCRIPTION", _escape(
-        "Both files are JSON objects with the keys below; unknown keys are ignored. "
-        "Each key can also be set by an environment variable SILKCTL_<KEY> "
-        "(upper case), and the common ones by command-line options, which win.")]
+    lines += [
+        ".SH DESCRIPTION",
+        _escape(
+            "Both files are JSON objects with the keys below; "
+            "unknown keys are ignored. "
+            "Each key can also be set by an environment variable SILKCTL_<KEY> "
+            "(upper case), and the common ones by command-line options, which win."
+        ),
+    ]
     for title, model in (("CONTROLLER", ControllerConfig), ("DAEMON", DaemonConfig)):
         lines.append(f".SH {title}")
         for key, description, default in model.describe():
-            lines += [".TP", f"\\fB{_escape(key)}\\fR (default: {_escape(repr(default))})",
-                      _escape(description)]
+            lines += [
+                ".TP",
+                f"\\fB{_escape(key)}\\fR (default: {_escape(repr(default))})",
+                _escape(description),
+            ]
     lines += [".SH SEE ALSO", "\\fBsilkctl\\fR(1), \\fBsilkctl\\-config\\fR(1)"]
     return "\n".join(lines) + "\n"
 

@@ -26,13 +26,21 @@ def container_info(container_id: str, record: dict) -> ContainerInfo:
     (`POLICY_GROUP=web`), the runtime config or the netconf `args`."""
     stored = record.get("metadata") or {}
     metadata = dict(stored)
-    group = ((stored.get("cni_args") or {}).get("POLICY_GROUP")
-             or (stored.get("runtime_config") or {}).get("policy_group")
-             or (stored.get("args") or {}).get("policy_group"))
+    group = (
+        (stored.get("cni_args") or {}).get("POLICY_GROUP")
+        or (stored.get("runtime_config") or {}).get("policy_group")
+        or (stored.get("args") or {}).get("policy_group")
+    )
     if group:
         metadata["policy_group"] = group
-    return ContainerInfo(container_id, record["ip"], record.get("ifname", "eth0"),
-                         record.get("netns", ""), veth_names(record["ip"])[0], metadata)
+    return ContainerInfo(
+        container_id,
+        record["ip"],
+        record.get("ifname", "eth0"),
+        record.get("netns", ""),
+        veth_names(record["ip"])[0],
+        metadata,
+    )
 
 
 class Tagger:
@@ -53,8 +61,10 @@ class Tagger:
         if tag is None:
             return 0
         if isinstance(tag, bool) or not isinstance(tag, int) or not 1 <= tag <= MAX_TAG:
-            raise TagError(f"policy tag for {info.container_id}: a plugin answered "
-                           f"{tag!r}; tags must be integers in 1..{MAX_TAG}")
+            raise TagError(
+                f"policy tag for {info.container_id}: a plugin answered "
+                f"{tag!r}; tags must be integers in 1..{MAX_TAG}"
+            )
         return tag
 
     def _marks(self) -> dict[str, int]:
@@ -79,8 +89,10 @@ class Tagger:
                 self.tags.pop(info.container_id, None)
                 self._reapply()
                 raise TagError(f"tag container {info.container_id}: {err}") from err
-        log.info("container-tagged", extra={"container": info.container_id,
-                                            "ip": info.ip, "tag": tag})
+        log.info(
+            "container-tagged",
+            extra={"container": info.container_id, "ip": info.ip, "tag": tag},
+        )
         return tag
 
     def removed(self, info: ContainerInfo) -> None:
@@ -91,8 +103,10 @@ class Tagger:
             try:
                 self.manager.hook.silkctl_container_removed(container=info)
             except Exception as err:  # noqa: BLE001 - DEL must not fail on a plugin
-                log.error("plugin-container-removed-failed",
-                          extra={"container": info.container_id, "error": str(err)})
+                log.error(
+                    "plugin-container-removed-failed",
+                    extra={"container": info.container_id, "error": str(err)},
+                )
 
     def _reapply(self) -> None:
         try:
@@ -108,5 +122,7 @@ class Tagger:
             try:
                 self.added(container_info(container_id, record))
             except (TagError, KeyError) as err:
-                log.error("container-resync-failed",
-                          extra={"container": container_id, "error": str(err)})
+                log.error(
+                    "container-resync-failed",
+                    extra={"container": container_id, "error": str(err)},
+                )

@@ -1,4 +1,4 @@
-"""Shared fixtures: each area keeps its fixtures in its own module under tests/fixtures."""
+"""Shared fixtures: each area keeps its own module under tests/fixtures."""
 
 import os
 

@@ -16,9 +16,14 @@ def test_plugins_doc_holds_current_hook_reference():
 
 
 def test_every_hook_has_a_test_named_after_it():
-    sources = "\n".join(p.read_text() for p in ROOT.joinpath("tests").rglob("test_*.py"))
-    missing = [name for name in reference.hook_names()
-               if not re.search(rf"def test_hook_{name}\w*\(", sources)]
+    sources = "\n".join(
+        p.read_text() for p in ROOT.joinpath("tests").rglob("test_*.py")
+    )
+    missing = [
+        name
+        for name in reference.hook_names()
+        if not re.search(rf"def test_hook_{name}\w*\(", sources)
+    ]
     assert missing == []
 
 
@@ -26,7 +31,9 @@ def test_man_pages_are_current():
     for name, text in manpage.render_all().items():
         path = ROOT / "man" / name
         assert path.exists(), f"man/{name} missing: run python -m silkctl.manpage man"
-        assert path.read_text() == text, f"man/{name} is stale: python -m silkctl.manpage man"
+        assert path.read_text() == text, (
+            f"man/{name} is stale: python -m silkctl.manpage man"
+        )
 
 
 def test_every_command_is_in_its_man_page():

@@ -18,7 +18,6 @@ _files = itertools.count()
 HOSTS = [f"192.0.2.{n}" for n in range(1, 21)]
 
 
-
 @st.composite
 def pools(draw):
     """(network, prefix): any small IPv4 network, so exhaustion is reached often."""
@@ -49,10 +48,12 @@ class LeasingMachine(RuleBasedStateMachine):
         try:
             lease = self.leaser.acquire(host, single)
         except Conflict:
-            kind = [r for r in before.values() if r.overlay_subnet.endswith("/32") == single]
+            kind = [
+                r for r in before.values() if r.overlay_subnet.endswith("/32") == single
+            ]
             assert host not in before
             assert len(kind) == self.pool.size(single)  # truly full
-            assert all(not r.expired for r in kind)      # and nothing to reclaim
+            assert all(not r.expired for r in kind)  # and nothing to reclaim
             return
         if host in before and self.pool.is_member(before[host].overlay_subnet):
             assert lease.overlay_subnet == before[host].overlay_subnet
@@ -83,17 +84,21 @@ class LeasingMachine(RuleBasedStateMachine):
         with self.store.session():
             self.store.db.execute_sql(
                 "UPDATE leases SET last_renewed_at = last_renewed_at - ? "
-                "WHERE underlay_ip = ?", (EXPIRATION + 10, host))
+                "WHERE underlay_ip = ?",
+                (EXPIRATION + 10, host),
+            )
 
     @invariant()
     def leases_never_overlap_and_stay_in_network(self):
         if self.store is None:
             return
-        networks = [ipaddress.IPv4Network(r.overlay_subnet) for r in self._rows().values()]
+        networks = [
+            ipaddress.IPv4Network(r.overlay_subnet) for r in self._rows().values()
+        ]
         for network in networks:
             assert network.subnet_of(self.network)
         for i, a in enumerate(networks):
-            for b in networks[i + 1:]:
+            for b in networks[i + 1 :]:
                 assert not a.overlaps(b), f"{a} overlaps {b}"
 
     def _rows(self):
@@ -114,6 +119,10 @@ def _lease_of(row):
 def test_leasing_properties_hold_for_any_sequence(tmp_path):
     LeasingMachine.tmp = tmp_path
     runner = LeasingMachine.TestCase
-    runner.settings = settings(max_examples=40, stateful_step_count=30, deadline=None,
-                               suppress_health_check=list(HealthCheck))
+    runner.settings = settings(
+        max_examples=40,
+        stateful_step_count=30,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
     runner().runTest()

@@ -1,4 +1,4 @@
-"""Policy tagging: plugins' tags are checked, marked on egress, and undone on failure."""
+"""Policy tagging: plugins' tags are checked, marked on egress, undone on failure."""
 
 import pytest
 
@@ -7,8 +7,12 @@ from silkctl.plugins import hookimpl
 from silkctl.plugins.manager import build_manager
 from silkctl.policy import TagError, Tagger, container_info
 
-RECORD = {"ip": "10.255.7.2", "ifname": "eth0", "netns": "/run/netns/x",
-          "metadata": {"cni_args": {"POLICY_GROUP": "web"}}}
+RECORD = {
+    "ip": "10.255.7.2",
+    "ifname": "eth0",
+    "netns": "/run/netns/x",
+    "metadata": {"cni_args": {"POLICY_GROUP": "web"}},
+}
 
 
 class FixedTag:
@@ -65,7 +69,9 @@ def test_hook_silkctl_container_added_gets_tag_and_egress_is_marked(namespace):
     tag = netns.call_in(namespace, tagger.added, container_info("c1", RECORD))
     assert tag == 0x2A
     assert plugin.added == [("c1", 0x2A)]
-    assert 'iifname "s-010255007002" meta mark set 0x0000002a' in _marks_rules(namespace)
+    assert 'iifname "s-010255007002" meta mark set 0x0000002a' in _marks_rules(
+        namespace
+    )
 
 
 @pytest.mark.kernel

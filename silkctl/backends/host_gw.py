@@ -72,23 +72,26 @@ class HostGwBackend:
         """Record the lease on `silk-gw` (recreated when it holds another one)."""
         self.lease = lease
         self._desired = None
-        self.underlay_index, _ = underlay_device(self.nl, self.config.underlay_ip,
-                                                 self.config.vxlan_interface_name)
+        self.underlay_index, _ = underlay_device(
+            self.nl, self.config.underlay_ip, self.config.vxlan_interface_name
+        )
         first = str(ipaddress.IPv4Network(lease.overlay_subnet).network_address)
         index = self.nl.link_index(DEVICE)
         if index is not None:
             link = self.nl.link(index) or {}
             have = [a.ip for a in self.nl.addresses(index)]
-            if (link.get("mac") or "").lower() != lease.overlay_hardware_addr or \
-                    have != [first]:
+            if (
+                link.get("mac") or ""
+            ).lower() != lease.overlay_hardware_addr or have != [first]:
                 self.nl.delete_link(index, DEVICE)
                 index = None
         if index is None:
             index = self.nl.create_link(DEVICE, "bridge", lease.overlay_hardware_addr)
             self.nl.add_address(index, first, 32, RT_SCOPE_LINK)
             self.nl.set_up(index, DEVICE)
-            log.info("host-gw-device-created", extra={"device": DEVICE,
-                                                      "address": first})
+            log.info(
+                "host-gw-device-created", extra={"device": DEVICE, "address": first}
+            )
         return self.nl.link(index)
 
     def mtu(self) -> int:
@@ -98,8 +101,10 @@ class HostGwBackend:
     # -- peers -------------------------------------------------------------------
 
     def _connected(self) -> list[ipaddress.IPv4Network]:
-        return [ipaddress.IPv4Network(f"{a.ip}/{a.prefixlen}", strict=False)
-                for a in self.nl.addresses(self.underlay_index)]
+        return [
+            ipaddress.IPv4Network(f"{a.ip}/{a.prefixlen}", strict=False)
+            for a in self.nl.addresses(self.underlay_index)
+        ]
 
     def _peers(self, leases: list[Lease]) -> tuple[dict[str, str], list[str]]:
         """{remote subnet: underlay ip} for routable peers, and the unreachable ones."""
@@ -129,10 +134,11 @@ class HostGwBackend:
             raise UnreachablePeer(
                 "host-gw needs every host on one L2 segment; not directly reachable "
                 f"from {self.config.underlay_ip}: {', '.join(unreachable)} "
-                "(use encapsulation vxlan)")
+                "(use encapsulation vxlan)"
+            )
 
     def converge(self, leases: list[Lease] | None):
-        """Make the underlay device's overlay routes match `leases` (None: last list)."""
+        """Make the underlay device's overlay routes match `leases` (None: last)."""
         started = time.monotonic()
         if leases is not None:
             self._desired, unreachable = self._peers(leases)
@@ -140,16 +146,18 @@ class HostGwBackend:
                 log.error("peer-unreachable", extra={"peer": peer})
         if self._desired is None:
             return None
-        have = {r.dst: r for r in self.nl.routes(self.underlay_index)
-                if self._ours(r)}
+        have = {r.dst: r for r in self.nl.routes(self.underlay_index) if self._ours(r)}
         src = str(ipaddress.IPv4Network(self.lease.overlay_subnet).network_address)
         ops = []
         for dst, gateway in self._desired.items():
             want = Route(dst, gateway, src)
             if have.get(dst) != want:
                 ops.append(Op("replace", want, self.underlay_index))
-        ops += [Op("delete", route, self.underlay_index)
-                for dst, route in have.items() if dst not in self._desired]
+        ops += [
+            Op("delete", route, self.underlay_index)
+            for dst, route in have.items()
+            if dst not in self._desired
+        ]
         if not ops:
             return None
         sent_before = self.nl.messages
@@ -165,9 +173,15 @@ class HostGwBackend:
         result.seconds = time.monotonic() - started
         for failure in result.failed:
             log.error("route-write-failed", extra={"error": failure})
-        log.info("converged", extra={"peers": len(self._desired), "written": len(ops),
-                                     "failed": len(result.failed),
-                                     "duration_ms": round(result.seconds * 1000, 1)})
+        log.info(
+            "converged",
+            extra={
+                "peers": len(self._desired),
+                "written": len(ops),
+                "failed": len(result.failed),
+                "duration_ms": round(result.seconds * 1000, 1),
+            },
+        )
         return result
 
     def _ours(self, route: Route) -> bool:
@@ -178,9 +192,13 @@ class HostGwBackend:
         """Delete the overlay routes and `silk-gw`."""
         if self.underlay_index is None:
             self.underlay_index, _ = underlay_device(
-                self.nl, self.config.underlay_ip, self.config.vxlan_interface_name)
-        stale = [Op("delete", r, self.underlay_index)
-                 for r in self.nl.routes(self.underlay_index) if self._ours(r)]
+                self.nl, self.config.underlay_ip, self.config.vxlan_interface_name
+            )
+        stale = [
+            Op("delete", r, self.underlay_index)
+            for r in self.nl.routes(self.underlay_index)
+            if self._ours(r)
+        ]
         self.nl.write(stale)
         index = self.nl.link_index(DEVICE)
         if index is None:

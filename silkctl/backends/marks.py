@@ -15,15 +15,33 @@ FAMILY = "inet"
 
 def render(tags: dict[str, int]) -> list[dict]:
     """nft JSON for `{host veth name: tag}` (tag 0 = unmarked, left out)."""
-    chain = {"family": FAMILY, "table": TABLE, "name": "egress", "type": "filter",
-             "hook": "prerouting", "prio": -150, "policy": "accept"}
+    chain = {
+        "family": FAMILY,
+        "table": TABLE,
+        "name": "egress",
+        "type": "filter",
+        "hook": "prerouting",
+        "prio": -150,
+        "policy": "accept",
+    }
     body = [{"add": {"chain": chain}}]
     for ifname, tag in sorted(tags.items()):
         if tag:
-            body.append({"add": {"rule": {
-                "family": FAMILY, "table": TABLE, "chain": "egress",
-                "expr": [nft.match(nft.meta("iifname"), ifname),
-                         {"mangle": {"key": nft.meta("mark"), "value": tag}}]}}})
+            body.append(
+                {
+                    "add": {
+                        "rule": {
+                            "family": FAMILY,
+                            "table": TABLE,
+                            "chain": "egress",
+                            "expr": [
+                                nft.match(nft.meta("iifname"), ifname),
+                                {"mangle": {"key": nft.meta("mark"), "value": tag}},
+                            ],
+                        }
+                    }
+                }
+            )
     return body
 
 

@@ -52,18 +52,26 @@ def command(name: str | None, argv: list[str]) -> list[str]:
     return list(argv) if name is None else ["ip", "netns", "exec", name, *argv]
 
 
-def run(name: str | None, argv: list[str], check: bool = True, timeout: float = 30,
-        **kwargs) -> subprocess.CompletedProcess:
+def run(
+    name: str | None, argv: list[str], check: bool = True, timeout: float = 30, **kwargs
+) -> subprocess.CompletedProcess:
     """Run `argv` inside namespace `name`, capturing output."""
     try:
-        result = subprocess.run(command(name, argv), capture_output=True, text=True,
-                                timeout=timeout, **kwargs)
+        result = subprocess.run(
+            command(name, argv),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            **kwargs,
+        )
     except (OSError, subprocess.TimeoutExpired) as err:
         raise KernelError(f"run {' '.join(argv)} in netns {name}: {err}") from err
     if check and result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().splitlines()
-        raise KernelError(f"run {' '.join(argv)} in netns {name}: "
-                          f"{detail[-1] if detail else 'exit ' + str(result.returncode)}")
+        raise KernelError(
+            f"run {' '.join(argv)} in netns {name}: "
+            f"{detail[-1] if detail else 'exit ' + str(result.returncode)}"
+        )
     return result
 
 

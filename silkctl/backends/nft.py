@@ -12,25 +12,39 @@ def apply(commands: list[dict]) -> None:
     """Apply `commands` (nft JSON objects) atomically in the current namespace."""
     payload = json.dumps({"nftables": commands})
     try:
-        done = subprocess.run([NFT, "-j", "-f", "-"], input=payload, capture_output=True,
-                              text=True, timeout=30)
+        done = subprocess.run(
+            [NFT, "-j", "-f", "-"],
+            input=payload,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     except (OSError, subprocess.TimeoutExpired) as err:
         raise KernelError(f"nft: {err}") from err
     if done.returncode != 0:
-        raise KernelError(f"nft: {done.stderr.strip().splitlines()[-1:] or done.returncode}")
+        raise KernelError(
+            f"nft: {done.stderr.strip().splitlines()[-1:] or done.returncode}"
+        )
 
 
 def table_exists(family: str, name: str) -> bool:
-    done = subprocess.run([NFT, "list", "table", family, name], capture_output=True,
-                          text=True)
+    done = subprocess.run(
+        [NFT, "list", "table", family, name], capture_output=True, text=True
+    )
     return done.returncode == 0
 
 
 def replace_table(family: str, name: str, body: list[dict]) -> None:
     """Swap table `name` for one holding `body` (chains, rules, sets) atomically."""
     table = {"family": family, "name": name}
-    apply([{"add": {"table": table}}, {"delete": {"table": table}},
-           {"add": {"table": table}}, *body])
+    apply(
+        [
+            {"add": {"table": table}},
+            {"delete": {"table": table}},
+            {"add": {"table": table}},
+            *body,
+        ]
+    )
 
 
 def delete_table(family: str, name: str) -> bool:

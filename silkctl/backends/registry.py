@@ -39,6 +39,8 @@ def create(manager, name: str, config, netlink, netns: str | None = None):
     """Build backend `name`; ConfigError listing the known ones when it is unknown."""
     factories = available(manager)
     if name not in factories:
-        raise ConfigError(f"encapsulation {name!r}: no such backend "
-                          f"(known: {', '.join(sorted(factories))})")
+        raise ConfigError(
+            f"encapsulation {name!r}: no such backend "
+            f"(known: {', '.join(sorted(factories))})"
+        )
     return factories[name](config, netlink, netns)

@@ -51,8 +51,12 @@ class Underlay:
             ipr.link("add", ifname=BRIDGE, kind="bridge")
             index = ipr.link_lookup(ifname=BRIDGE)[0]
             ipr.link("set", index=index, mtu=self.mtu)
-            ipr.addr("add", index=index, address=self.gateway_ip,
-                     prefixlen=self.network.prefixlen)
+            ipr.addr(
+                "add",
+                index=index,
+                address=self.gateway_ip,
+                prefixlen=self.network.prefixlen,
+            )
             ipr.link("set", index=index, state="up")
 
     def host_ip(self, number: int) -> str:
@@ -66,20 +70,38 @@ class Underlay:
         bridge_end = f"{self.prefix[:8]}-{name}"[:15]
         try:
             with IPRoute(netns=self.netns) as ul:
-                ul.link("add", ifname=bridge_end, kind="veth", mtu=self.mtu,
-                        peer={"ifname": HOST_IFNAME, "net_ns_fd": host.netns,
-                              "mtu": self.mtu})
+                ul.link(
+                    "add",
+                    ifname=bridge_end,
+                    kind="veth",
+                    mtu=self.mtu,
+                    peer={
+                        "ifname": HOST_IFNAME,
+                        "net_ns_fd": host.netns,
+                        "mtu": self.mtu,
+                    },
+                )
                 index = ul.link_lookup(ifname=bridge_end)[0]
-                ul.link("set", index=index, master=ul.link_lookup(ifname=BRIDGE)[0],
-                        state="up")
+                ul.link(
+                    "set",
+                    index=index,
+                    master=ul.link_lookup(ifname=BRIDGE)[0],
+                    state="up",
+                )
             with IPRoute(netns=host.netns) as hr:
                 index = hr.link_lookup(ifname=HOST_IFNAME)[0]
-                hr.addr("add", index=index, address=host.underlay_ip,
-                        prefixlen=self.network.prefixlen)
+                hr.addr(
+                    "add",
+                    index=index,
+                    address=host.underlay_ip,
+                    prefixlen=self.network.prefixlen,
+                )
                 hr.link("set", index=index, state="up")
         except Exception as err:
             netns.remove(host.netns)
-            raise KernelError(f"add host {name} to underlay {self.netns}: {err}") from err
+            raise KernelError(
+                f"add host {name} to underlay {self.netns}: {err}"
+            ) from err
         self.hosts[name] = host
         return host
 

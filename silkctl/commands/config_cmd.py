@@ -6,7 +6,9 @@ from silkctl import output
 from silkctl.config import CONFIG_KINDS, guess_kind, read_json_file
 from silkctl.errors import ConfigError
 
-app = typer.Typer(help="Check controller and daemon config files.", no_args_is_help=True)
+app = typer.Typer(
+    help="Check controller and daemon config files.", no_args_is_help=True
+)
 
 KIND_HELP = "controller or daemon; guessed from the keys when left out."
 

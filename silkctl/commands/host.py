@@ -9,17 +9,23 @@ from silkctl.errors import ConfigError
 app = typer.Typer(help="Look at one host of the fabric.", no_args_is_help=True)
 
 DEFAULT_CONFIG = "/etc/silkctl/daemon.json"
-MARKS = {"ok": "[green]ok[/green]", "missing": "[red]missing[/red]",
-         "different": "[red]different[/red]"}
+MARKS = {
+    "ok": "[green]ok[/green]",
+    "missing": "[red]missing[/red]",
+    "different": "[red]different[/red]",
+}
 
 
 @app.command("inspect")
 def inspect(
-    config_path: str = typer.Option(None, "--config", "-c",
-                                    help=f"Daemon config (default {DEFAULT_CONFIG})."),
-    namespace: str = typer.Option(None, "--netns",
-                                  help="Inspect the host in this network namespace "
-                                       "(a lab host, e.g. silk-h1)."),
+    config_path: str = typer.Option(
+        None, "--config", "-c", help=f"Daemon config (default {DEFAULT_CONFIG})."
+    ),
+    namespace: str = typer.Option(
+        None,
+        "--netns",
+        help="Inspect the host in this network namespace (a lab host, e.g. silk-h1).",
+    ),
     output_format: str = typer.Option("table", "--output", "-o", help="table or json."),
 ) -> None:
     """Show the lease, daemon health and metrics, VTEP, per-peer drift, containers.
@@ -37,8 +43,10 @@ def inspect(
     if config_path is None and namespace:
         config_path = config_for_netns(namespace)
         if config_path is None:
-            raise ConfigError(f"--netns {namespace}: no lab host lives there; "
-                              "give its daemon config with --config")
+            raise ConfigError(
+                f"--netns {namespace}: no lab host lives there; "
+                "give its daemon config with --config"
+            )
     report = inspect_host(DaemonConfig.load(config_path or DEFAULT_CONFIG), namespace)
     if output_format == "json":
         output.emit_json(report)
@@ -53,8 +61,12 @@ def _show(report: dict) -> None:
     output.console.print(
         f"host [bold]{report['underlay_ip']}[/bold]  lease "
         f"{lease['overlay_subnet'] if lease else '[red]none[/red]'}  daemon "
-        + (f"[green]healthy[/green] (mtu {health.get('mtu')})" if health
-           else "[red]not answering[/red]"))
+        + (
+            f"[green]healthy[/green] (mtu {health.get('mtu')})"
+            if health
+            else "[red]not answering[/red]"
+        )
+    )
     figures = report.get("metrics")
     if figures:
         get = figures.get
@@ -63,25 +75,44 @@ def _show(report: dict) -> None:
             f"{get('renew_failure', '?')} failed, last renew "
             f"{get('seconds_since_renew', '?')}s ago, converge failures "
             f"{get('converge_failure', '?')}, peers {get('peers', '?')}",
-            highlight=False)
+            highlight=False,
+        )
     if vtep:
         output.console.print(
             f"vtep {vtep['name']}: vni {vtep['vni']} port {vtep['port']} "
             f"gbp {'on' if vtep['gbp'] else 'off'} mtu {vtep['mtu']} "
             f"lower {vtep['lower_device']} mac {vtep['mac']} "
-            f"{'up' if vtep['up'] else 'down'}")
+            f"{'up' if vtep['up'] else 'down'}"
+        )
     else:
         output.console.print("[red]vtep missing[/red]")
     if report["controller_error"]:
         output.warn(f"controller: {report['controller_error']}")
-    output.show(output.table("peers (controller leases vs kernel)",
-                             ["underlay", "subnet", "route", "arp", "fdb"], [
-        (p["underlay_ip"], p["overlay_subnet"],
-         *(MARKS.get(p[t], p[t]) for t in ("route", "arp", "fdb")))
-        for p in report["peers"]]))
+    output.show(
+        output.table(
+            "peers (controller leases vs kernel)",
+            ["underlay", "subnet", "route", "arp", "fdb"],
+            [
+                (
+                    p["underlay_ip"],
+                    p["overlay_subnet"],
+                    *(MARKS.get(p[t], p[t]) for t in ("route", "arp", "fdb")),
+                )
+                for p in report["peers"]
+            ],
+        )
+    )
     for stale in report["stale"]:
         output.console.print(f"[red]stale[/red] {stale['table']}: {stale['entry']}")
-    output.show(output.table("containers", ["id", "ip", "interface"], [
-        (c["id"], c.get("ip"), c.get("ifname")) for c in report["containers"]]))
-    output.console.print("[bold red]drift[/bold red]" if report["drift"]
-                         else "[bold green]no drift[/bold green]")
+    output.show(
+        output.table(
+            "containers",
+            ["id", "ip", "interface"],
+            [(c["id"], c.get("ip"), c.get("ifname")) for c in report["containers"]],
+        )
+    )
+    output.console.print(
+        "[bold red]drift[/bold red]"
+        if report["drift"]
+        else "[bold green]no drift[/bold green]"
+    )

@@ -9,8 +9,10 @@ import typer
 from silkctl import output
 from silkctl.errors import SilkError
 
-app = typer.Typer(help="Run a whole silk fabric in network namespaces on this machine.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Run a whole silk fabric in network namespaces on this machine.",
+    no_args_is_help=True,
+)
 
 NAME_HELP = "Lab name: prefix of every namespace it makes (1-8 letters/digits)."
 OUTPUT_HELP = "table or json."
@@ -32,27 +34,36 @@ def _step(message: str):
     started = time.monotonic()
     with output.console.status(f"{message} ..."):
         yield
-    output.console.print(f"[green]✓[/green] {message} "
-                         f"[dim]({time.monotonic() - started:.1f}s)[/dim]")
+    output.console.print(
+        f"[green]✓[/green] {message} [dim]({time.monotonic() - started:.1f}s)[/dim]"
+    )
 
 
 @app.command("up")
 def up(
-    hosts: int = typer.Option(3, "--hosts", help="Number of hosts (network namespaces)."),
+    hosts: int = typer.Option(
+        3, "--hosts", help="Number of hosts (network namespaces)."
+    ),
     containers: int = typer.Option(2, "--containers", help="Containers per host."),
     db: str = typer.Option("sqlite", "--db", help="sqlite, postgres or mysql."),
-    encapsulation: str = typer.Option("vxlan", "--encapsulation",
-                                      help="Data-plane backend: vxlan or host-gw."),
+    encapsulation: str = typer.Option(
+        "vxlan", "--encapsulation", help="Data-plane backend: vxlan or host-gw."
+    ),
     name: str = typer.Option("silk", "--name", help=NAME_HELP),
-    underlay_mtu: int = typer.Option(1500, "--underlay-mtu",
-                                     help="MTU of the underlay links (9000 for jumbo)."),
-    policy: str = typer.Option("", "--policy",
-                               help="Policy file: turns on the nft_policy plugin."),
-    group: list[str] = typer.Option([], "--group",
-                                    help="CONTAINER=GROUP: a container's policy group "
-                                         "(repeat for several)."),
-    output_format: str = typer.Option("table", "--output", "-o", callback=_check_output,
-                                      help=OUTPUT_HELP),
+    underlay_mtu: int = typer.Option(
+        1500, "--underlay-mtu", help="MTU of the underlay links (9000 for jumbo)."
+    ),
+    policy: str = typer.Option(
+        "", "--policy", help="Policy file: turns on the nft_policy plugin."
+    ),
+    group: list[str] = typer.Option(
+        [],
+        "--group",
+        help="CONTAINER=GROUP: a container's policy group (repeat for several).",
+    ),
+    output_format: str = typer.Option(
+        "table", "--output", "-o", callback=_check_output, help=OUTPUT_HELP
+    ),
 ) -> None:
     """Build a fabric in namespaces, connect containers through silk-cni, prove it.
 
@@ -70,32 +81,49 @@ def up(
     for item in group:
         container, sep, group_name = item.partition("=")
         if not sep or not container or not group_name:
-            raise typer.BadParameter(f"{item!r} is not CONTAINER=GROUP",
-                                     param_hint="--group")
+            raise typer.BadParameter(
+                f"{item!r} is not CONTAINER=GROUP", param_hint="--group"
+            )
         groups[container] = group_name
-    options = fabric.LabOptions(name=name, hosts=hosts, containers=containers, db=db,
-                                encapsulation=encapsulation, underlay_mtu=underlay_mtu,
-                                policy_file=policy, groups=groups)
+    options = fabric.LabOptions(
+        name=name,
+        hosts=hosts,
+        containers=containers,
+        db=db,
+        encapsulation=encapsulation,
+        underlay_mtu=underlay_mtu,
+        policy_file=policy,
+        groups=groups,
+    )
     quiet = output_format == "json"
     state = fabric.up(options, step=(lambda _: _quiet()) if quiet else _step)
     deadline = 5.0 if policy else 15.0  # refused pairs would wait it out in full
     if quiet:
         results = probe_all(state.containers, deadline=deadline)
     else:
-        with _step(f"probe {len(state.containers) * (len(state.containers) - 1)} "
-                   "container pairs (ICMP and TCP)"):
+        with _step(
+            f"probe {len(state.containers) * (len(state.containers) - 1)} "
+            "container pairs (ICMP and TCP)"
+        ):
             results = probe_all(state.containers, deadline=deadline)
     failed = [r for r in results if not r.ok]
     if quiet:
-        output.emit_json({"lab": fabric.status(state),
-                          "pairs": [r.__dict__ for r in results],
-                          "policy": bool(policy), "ok": not failed})
+        output.emit_json(
+            {
+                "lab": fabric.status(state),
+                "pairs": [r.__dict__ for r in results],
+                "policy": bool(policy),
+                "ok": not failed,
+            }
+        )
     else:
         _show_matrix(state, results)
         _verdict(results, failed, policy=bool(policy))
-        output.console.print(f"next: [bold]silkctl lab status --name {name}[/bold], "
-                             f"[bold]silkctl lab exec --name {name} h1c1 -- ip addr"
-                             f"[/bold], [bold]silkctl lab down --name {name}[/bold]")
+        output.console.print(
+            f"next: [bold]silkctl lab status --name {name}[/bold], "
+            f"[bold]silkctl lab exec --name {name} h1c1 -- ip addr"
+            f"[/bold], [bold]silkctl lab down --name {name}[/bold]"
+        )
     if failed and not policy:
         raise typer.Exit(1)
 
@@ -119,32 +147,44 @@ def _show_matrix(state, results) -> None:
             elif result.ok:
                 row.append("[green]✓[/green]")
             else:
-                row.append(f"[red]✗ {'icmp' if not result.icmp else ''}"
-                           f"{' tcp' if not result.tcp else ''}[/red]")
+                row.append(
+                    f"[red]✗ {'icmp' if not result.icmp else ''}"
+                    f"{' tcp' if not result.tcp else ''}[/red]"
+                )
         rows.append(row)
-    output.show(output.table("reachability (row → column, ICMP and TCP)",
-                             ["from \\ to", *names], rows))
+    output.show(
+        output.table(
+            "reachability (row → column, ICMP and TCP)", ["from \\ to", *names], rows
+        )
+    )
 
 
 def _verdict(results, failed, policy: bool = False) -> None:
     total = len(results)
     if policy:
-        output.console.print(f"[bold]policy in force[/bold]: {total - len(failed)} of "
-                             f"{total} container pairs reach each other; the rest are "
-                             "refused by the policy")
+        output.console.print(
+            f"[bold]policy in force[/bold]: {total - len(failed)} of "
+            f"{total} container pairs reach each other; the rest are "
+            "refused by the policy"
+        )
     elif not failed:
-        output.console.print(f"[bold green]fabric OK[/bold green]: all {total} container "
-                             "pairs reach each other (ICMP and TCP)")
+        output.console.print(
+            f"[bold green]fabric OK[/bold green]: all {total} container "
+            "pairs reach each other (ICMP and TCP)"
+        )
     else:
-        output.console.print(f"[bold red]fabric BROKEN[/bold red]: {len(failed)} of "
-                             f"{total} container pairs cannot reach each other")
+        output.console.print(
+            f"[bold red]fabric BROKEN[/bold red]: {len(failed)} of "
+            f"{total} container pairs cannot reach each other"
+        )
 
 
 @app.command("status")
 def status(
     name: str = typer.Option("silk", "--name", help=NAME_HELP),
-    output_format: str = typer.Option("table", "--output", "-o", callback=_check_output,
-                                      help=OUTPUT_HELP),
+    output_format: str = typer.Option(
+        "table", "--output", "-o", callback=_check_output, help=OUTPUT_HELP
+    ),
 ) -> None:
     """Show the lab's hosts, leases, containers and their health."""
     from silkctl.lab import fabric
@@ -158,28 +198,68 @@ def status(
     output.console.print(
         f"lab [bold]{info['name']}[/bold] ({info['db']}, {info['encapsulation']}); "
         f"controller {controller['url']} "
-        + ("[green]running[/green]" if controller["running"] else "[red]stopped[/red]"))
-    output.show(output.table("hosts", ["host", "underlay", "subnet", "mtu", "daemon"], [
-        (h["name"], h["underlay_ip"], h["overlay_subnet"], h["mtu"],
-         "healthy" if h["healthy"] else ("running" if h["daemon_running"] else "down"))
-        for h in info["hosts"]]))
+        + ("[green]running[/green]" if controller["running"] else "[red]stopped[/red]")
+    )
+    output.show(
+        output.table(
+            "hosts",
+            ["host", "underlay", "subnet", "mtu", "daemon"],
+            [
+                (
+                    h["name"],
+                    h["underlay_ip"],
+                    h["overlay_subnet"],
+                    h["mtu"],
+                    "healthy"
+                    if h["healthy"]
+                    else ("running" if h["daemon_running"] else "down"),
+                )
+                for h in info["hosts"]
+            ],
+        )
+    )
     leases = info["leases"]
-    output.show(output.table(
-        "leases (controller)", ["underlay", "subnet", "mac"],
-        [(lease["underlay_ip"], lease["overlay_subnet"], lease["overlay_hardware_addr"])
-         for lease in leases or []]))
+    output.show(
+        output.table(
+            "leases (controller)",
+            ["underlay", "subnet", "mac"],
+            [
+                (
+                    lease["underlay_ip"],
+                    lease["overlay_subnet"],
+                    lease["overlay_hardware_addr"],
+                )
+                for lease in leases or []
+            ],
+        )
+    )
     if leases is None:
         output.warn("controller did not answer")
-    output.show(output.table("containers", ["container", "host", "ip", "netns"], [
-        (c["name"], c["host"], c["ip"], c["netns"] if c["present"] else "missing")
-        for c in info["containers"]]))
+    output.show(
+        output.table(
+            "containers",
+            ["container", "host", "ip", "netns"],
+            [
+                (
+                    c["name"],
+                    c["host"],
+                    c["ip"],
+                    c["netns"] if c["present"] else "missing",
+                )
+                for c in info["containers"]
+            ],
+        )
+    )
 
 
-@app.command("exec", context_settings={"allow_extra_args": True,
-                                       "ignore_unknown_options": True})
+@app.command(
+    "exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
 def exec_(
     ctx: typer.Context,
-    container: str = typer.Argument(..., help="Container name, e.g. h1c1 (or a host: h1)."),
+    container: str = typer.Argument(
+        ..., help="Container name, e.g. h1c1 (or a host: h1)."
+    ),
     name: str = typer.Option("silk", "--name", help=NAME_HELP),
 ) -> None:
     """Run a command in a container's (or host's) network namespace.
@@ -195,7 +275,9 @@ def exec_(
     state = fabric.load(name)
     argv = list(ctx.args)
     if not argv:
-        raise SilkError("give the command after --, e.g. `silkctl lab exec h1c1 -- ip addr`")
+        raise SilkError(
+            "give the command after --, e.g. `silkctl lab exec h1c1 -- ip addr`"
+        )
     if container in {h.name for h in state.hosts}:
         namespace = state.host(container).netns
     else:
@@ -222,10 +304,13 @@ def down(name: str = typer.Option("silk", "--name", help=NAME_HELP)) -> None:
 @app.command("bench")
 def bench(
     name: str = typer.Option("silk", "--name", help=NAME_HELP),
-    runs: int = typer.Option(3, "--runs", help="Measurements per path (medians shown)."),
+    runs: int = typer.Option(
+        3, "--runs", help="Measurements per path (medians shown)."
+    ),
     seconds: int = typer.Option(3, "--seconds", help="Seconds per iperf3 run."),
-    output_format: str = typer.Option("table", "--output", "-o", callback=_check_output,
-                                      help=OUTPUT_HELP),
+    output_format: str = typer.Option(
+        "table", "--output", "-o", callback=_check_output, help=OUTPUT_HELP
+    ),
 ) -> None:
     """Compare overlay and underlay throughput (iperf3) and round-trip time.
 
@@ -236,19 +321,39 @@ def bench(
 
     _require_root()
     state = fabric.load(name)
-    with _step(f"iperf3 and ping, {runs} runs per path") if output_format == "table" \
-            else _quiet():
+    with (
+        _step(f"iperf3 and ping, {runs} runs per path")
+        if output_format == "table"
+        else _quiet()
+    ):
         overlay, underlay = lab_bench.run(state, runs=runs, seconds=seconds)
     ratio = overlay.gbits_median / underlay.gbits_median if underlay.gbits_median else 0
     if output_format == "json":
-        output.emit_json({"underlay_mtu": state.underlay_mtu, "ratio": ratio, "paths": [
-            {"path": p.label, "gbits": p.gbits, "gbits_median": p.gbits_median,
-             "rtt_ms": p.rtt_ms, "rtt_ms_median": p.rtt_median}
-            for p in (overlay, underlay)]})
+        output.emit_json(
+            {
+                "underlay_mtu": state.underlay_mtu,
+                "ratio": ratio,
+                "paths": [
+                    {
+                        "path": p.label,
+                        "gbits": p.gbits,
+                        "gbits_median": p.gbits_median,
+                        "rtt_ms": p.rtt_ms,
+                        "rtt_ms_median": p.rtt_median,
+                    }
+                    for p in (overlay, underlay)
+                ],
+            }
+        )
         return
-    output.show(output.table(
-        f"lab bench (underlay MTU {state.underlay_mtu}, medians of {runs})",
-        ["path", "throughput Gbit/s", "rtt ms"],
-        [(p.label, f"{p.gbits_median:.2f}", f"{p.rtt_median:.3f}")
-         for p in (overlay, underlay)]))
+    output.show(
+        output.table(
+            f"lab bench (underlay MTU {state.underlay_mtu}, medians of {runs})",
+            ["path", "throughput Gbit/s", "rtt ms"],
+            [
+                (p.label, f"{p.gbits_median:.2f}", f"{p.rtt_median:.3f}")
+                for p in (overlay, underlay)
+            ],
+        )
+    )
     output.console.print(f"overlay / underlay throughput: [bold]{ratio:.2f}[/bold]")

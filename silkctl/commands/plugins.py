@@ -18,5 +18,13 @@ def list_plugins(
     if output_format == "json":
         output.emit_json(rows)
         return
-    output.show(output.table("plugins", ["name", "source", "version", "hooks"], [
-        (r["name"], r["source"], r["version"], ", ".join(r["hooks"])) for r in rows]))
+    output.show(
+        output.table(
+            "plugins",
+            ["name", "source", "version", "hooks"],
+            [
+                (r["name"], r["source"], r["version"], ", ".join(r["hooks"]))
+                for r in rows
+            ],
+        )
+    )

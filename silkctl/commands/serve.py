@@ -2,10 +2,13 @@
 
 import typer
 
-app = typer.Typer(help="Run the lease controller or a host daemon.", no_args_is_help=True)
+app = typer.Typer(
+    help="Run the lease controller or a host daemon.", no_args_is_help=True
+)
 
 # ---- serve controller --------------------------------------------------------
 # (owned by the controller work; see silkctl/server/)
+
 
 @app.command("controller")
 def serve_controller(

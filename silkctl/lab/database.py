@@ -48,8 +48,9 @@ def _postgres(*statements: str) -> None:
     try:
         conn = psycopg2.connect(host=PG_SOCKET_DIR, user="postgres", dbname="postgres")
     except psycopg2.Error as err:
-        raise DatabaseError(f"connect to PostgreSQL at {PG_SOCKET_DIR}: "
-                            f"{str(err).strip()}") from err
+        raise DatabaseError(
+            f"connect to PostgreSQL at {PG_SOCKET_DIR}: {str(err).strip()}"
+        ) from err
     conn.autocommit = True
     try:
         with conn.cursor() as cursor:

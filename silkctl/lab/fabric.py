@@ -24,7 +24,13 @@ from silkctl.backends.underlay import Underlay, destroy_all
 from silkctl.errors import Conflict, SilkError, Unavailable
 from silkctl.lab import database, processes, runtime
 from silkctl.lab.probe import listener_argv
-from silkctl.lab.state import ContainerRecord, HostRecord, LabState, check_name, state_root
+from silkctl.lab.state import (
+    ContainerRecord,
+    HostRecord,
+    LabState,
+    check_name,
+    state_root,
+)
 
 CONTROLLER_PORT = 4103
 CONTROLLER_HEALTH_PORT = 19683
@@ -62,8 +68,10 @@ def up(options: LabOptions, step: Step = lambda _: nullcontext()) -> LabState:
     """Build the whole lab; on failure the partial lab stays for `down` to remove."""
     directory = lab_directory(options.name)
     if LabState.load(directory) is not None or netns.names(options.name + "-"):
-        raise Conflict(f"lab {options.name} is already up (or left over): "
-                       f"run `silkctl lab down --name {options.name}` first")
+        raise Conflict(
+            f"lab {options.name} is already up (or left over): "
+            f"run `silkctl lab down --name {options.name}` first"
+        )
     if not 1 <= options.hosts <= 200 or not 0 <= options.containers <= 50:
         raise SilkError("--hosts must be 1-200 and --containers 0-50")
     if options.policy_file:
@@ -72,34 +80,60 @@ def up(options: LabOptions, step: Step = lambda _: nullcontext()) -> LabState:
         if Policy.read(options.policy_file) is None:
             raise SilkError(f"--policy: {options.policy_file}: no such file")
         options.policy_file = os.path.abspath(options.policy_file)
-    wanted = {f"h{h}c{c}" for h in range(1, options.hosts + 1)
-              for c in range(1, options.containers + 1)}
+    wanted = {
+        f"h{h}c{c}"
+        for h in range(1, options.hosts + 1)
+        for c in range(1, options.containers + 1)
+    }
     unknown = sorted(set(options.groups) - wanted)
     if unknown:
         raise SilkError(f"--group: no container {', '.join(unknown)} in this lab")
     state = LabState(
-        name=options.name, directory=directory, hosts_wanted=options.hosts,
-        containers_per_host=options.containers, db=options.db,
-        encapsulation=options.encapsulation, underlay_cidr=options.underlay_cidr,
-        underlay_mtu=options.underlay_mtu, overlay_network=options.overlay_network)
+        name=options.name,
+        directory=directory,
+        hosts_wanted=options.hosts,
+        containers_per_host=options.containers,
+        db=options.db,
+        encapsulation=options.encapsulation,
+        underlay_cidr=options.underlay_cidr,
+        underlay_mtu=options.underlay_mtu,
+        overlay_network=options.overlay_network,
+    )
     state.policy_file = options.policy_file
     state.groups = dict(options.groups)
     state.save()
     underlay = Underlay(options.name, options.underlay_cidr, options.underlay_mtu)
 
     with step("certificates"):
-        netns.run(None, silkctl_argv("certs", "init", state.sub("certs"),
-                                     "--controller-name", "silk-controller",
-                                     "--ip", underlay.gateway_ip))
+        netns.run(
+            None,
+            silkctl_argv(
+                "certs",
+                "init",
+                state.sub("certs"),
+                "--controller-name",
+                "silk-controller",
+                "--ip",
+                underlay.gateway_ip,
+            ),
+        )
     with step(f"underlay {underlay.netns} with {options.hosts} hosts"):
         underlay.create()
         for number in range(1, options.hosts + 1):
             host = underlay.add_host(number)
-            state.hosts.append(HostRecord(host.name, host.netns, host.underlay_ip,
-                                          state.sub(host.name, "daemon.json")))
+            state.hosts.append(
+                HostRecord(
+                    host.name,
+                    host.netns,
+                    host.underlay_ip,
+                    state.sub(host.name, "daemon.json"),
+                )
+            )
         state.save()
     with step(f"database ({options.db})"):
-        state.db_url, state.db_name = database.create(options.db, options.name, directory)
+        state.db_url, state.db_name = database.create(
+            options.db, options.name, directory
+        )
         state.save()
     with step("controller"):
         _start_controller(state, underlay, options)
@@ -125,74 +159,103 @@ def _certs(state: LabState, name: str) -> str:
 
 def _write_json(path: str, data: dict) -> None:
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+    with open(
+        os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w"
+    ) as handle:
         json.dump(data, handle, indent=1)
 
 
 def _start_controller(state: LabState, underlay: Underlay, options: LabOptions) -> None:
     config_path = state.sub("controller.json")
-    _write_json(config_path, {
-        "listen_host": underlay.gateway_ip,
-        "listen_port": CONTROLLER_PORT,
-        "health_check_port": CONTROLLER_HEALTH_PORT,
-        "network": options.overlay_network,
-        "subnet_prefix_length": options.subnet_prefix_length,
-        "database": state.db_url,
-        "lease_expiration_seconds": 60,
-        "ca_cert_file": _certs(state, "ca.crt"),
-        "server_cert_file": _certs(state, "server.crt"),
-        "server_key_file": _certs(state, "server.key"),
-    })
+    _write_json(
+        config_path,
+        {
+            "listen_host": underlay.gateway_ip,
+            "listen_port": CONTROLLER_PORT,
+            "health_check_port": CONTROLLER_HEALTH_PORT,
+            "network": options.overlay_network,
+            "subnet_prefix_length": options.subnet_prefix_length,
+            "database": state.db_url,
+            "lease_expiration_seconds": 60,
+            "ca_cert_file": _certs(state, "ca.crt"),
+            "server_cert_file": _certs(state, "server.crt"),
+            "server_key_file": _certs(state, "server.key"),
+        },
+    )
     state.controller_url = f"https://{underlay.gateway_ip}:{CONTROLLER_PORT}"
     state.controller_pid = processes.start(
-        underlay.netns, silkctl_argv("serve", "controller", "--config", config_path),
-        state.sub("logs", "controller.log"))
+        underlay.netns,
+        silkctl_argv("serve", "controller", "--config", config_path),
+        state.sub("logs", "controller.log"),
+    )
     state.save()
-    _wait_http(underlay.netns, f"http://127.0.0.1:{CONTROLLER_HEALTH_PORT}/health",
-               "controller", state.sub("logs", "controller.log"))
+    _wait_http(
+        underlay.netns,
+        f"http://127.0.0.1:{CONTROLLER_HEALTH_PORT}/health",
+        "controller",
+        state.sub("logs", "controller.log"),
+    )
 
 
 def _start_daemon(state: LabState, host: HostRecord, options: LabOptions) -> None:
-    _write_json(host.config, {
-        "underlay_ip": host.underlay_ip,
-        "subnet_prefix_length": options.subnet_prefix_length,
-        "overlay_network": options.overlay_network,
-        "health_check_port": DAEMON_PORT,
-        "connectivity_server_url": state.controller_url,
-        "ca_cert_file": _certs(state, "ca.crt"),
-        "client_cert_file": _certs(state, "client.crt"),
-        "client_key_file": _certs(state, "client.key"),
-        "poll_interval": 1,
-        "renew_interval_seconds": 5,
-        "datastore": state.sub(host.name, "containers.json"),
-        "cni_socket": state.sub(host.name, "cni.sock"),
-        "state_dir": state.sub(host.name),
-        "encapsulation": options.encapsulation,
-        **({"plugins": ["silkctl.plugins.nft_policy"], "policy_file": state.policy_file}
-           if state.policy_file else {}),
-    })
+    _write_json(
+        host.config,
+        {
+            "underlay_ip": host.underlay_ip,
+            "subnet_prefix_length": options.subnet_prefix_length,
+            "overlay_network": options.overlay_network,
+            "health_check_port": DAEMON_PORT,
+            "connectivity_server_url": state.controller_url,
+            "ca_cert_file": _certs(state, "ca.crt"),
+            "client_cert_file": _certs(state, "client.crt"),
+            "client_key_file": _certs(state, "client.key"),
+            "poll_interval": 1,
+            "renew_interval_seconds": 5,
+            "datastore": state.sub(host.name, "containers.json"),
+            "cni_socket": state.sub(host.name, "cni.sock"),
+            "state_dir": state.sub(host.name),
+            "encapsulation": options.encapsulation,
+            **(
+                {
+                    "plugins": ["silkctl.plugins.nft_policy"],
+                    "policy_file": state.policy_file,
+                }
+                if state.policy_file
+                else {}
+            ),
+        },
+    )
     host.daemon_pid = processes.start(
-        host.netns, silkctl_argv("serve", "daemon", "--config", host.config),
-        state.sub("logs", f"daemon-{host.name}.log"))
+        host.netns,
+        silkctl_argv("serve", "daemon", "--config", host.config),
+        state.sub("logs", f"daemon-{host.name}.log"),
+    )
     state.save()
 
 
 def _wait_daemon(state: LabState, host: HostRecord) -> dict:
-    return _wait_http(host.netns, f"http://127.0.0.1:{DAEMON_PORT}/",
-                      f"daemon on {host.name}", state.sub("logs", f"daemon-{host.name}.log"))
+    return _wait_http(
+        host.netns,
+        f"http://127.0.0.1:{DAEMON_PORT}/",
+        f"daemon on {host.name}",
+        state.sub("logs", f"daemon-{host.name}.log"),
+    )
 
 
 def http_get_json(namespace: str | None, url: str, timeout: float = 2.0) -> dict:
     """GET `url` from inside `namespace`; the decoded JSON body."""
+
     def fetch():
         with urllib.request.urlopen(url, timeout=timeout) as response:
             body = response.read()
         return json.loads(body) if body.strip() else {}
+
     return netns.call_in(namespace, fetch)
 
 
-def _wait_http(namespace: str, url: str, what: str, log_path: str,
-               timeout: float = 30.0) -> dict:
+def _wait_http(
+    namespace: str, url: str, what: str, log_path: str, timeout: float = 30.0
+) -> dict:
     deadline = time.monotonic() + timeout
     last = "no answer"
     while time.monotonic() < deadline:
@@ -221,18 +284,23 @@ def _install_cni(state: LabState) -> None:
     if not os.path.exists(target):
         os.symlink(entry, target)
     for host in state.hosts:
-        _write_json(conflist_path(state, host), {
-            "cniVersion": "1.0.0",
-            "name": "silk",
-            "plugins": [{
-                "type": CNI_TYPE,
-                "cniSocket": state.sub(host.name, "cni.sock"),
-                "daemonPort": DAEMON_PORT,
-                "dataDir": state.sub(host.name, "ipam"),
-                "datastore": state.sub(host.name, "containers.json"),
-                "mtu": 0,
-            }],
-        })
+        _write_json(
+            conflist_path(state, host),
+            {
+                "cniVersion": "1.0.0",
+                "name": "silk",
+                "plugins": [
+                    {
+                        "type": CNI_TYPE,
+                        "cniSocket": state.sub(host.name, "cni.sock"),
+                        "daemonPort": DAEMON_PORT,
+                        "dataDir": state.sub(host.name, "ipam"),
+                        "datastore": state.sub(host.name, "containers.json"),
+                        "mtu": 0,
+                    }
+                ],
+            },
+        )
 
 
 def conflist_path(state: LabState, host: HostRecord) -> str:
@@ -246,8 +314,9 @@ def cni_path(state: LabState) -> str:
 def add_container(state: LabState, host: HostRecord, number: int) -> ContainerRecord:
     """Make a container namespace and connect it through the CNI chain."""
     name = f"{host.name}c{number}"
-    record = ContainerRecord(name, host.name, f"{state.name}-{name}",
-                             f"lab-{state.name}-{name}")
+    record = ContainerRecord(
+        name, host.name, f"{state.name}-{name}", f"lab-{state.name}-{name}"
+    )
     netns.create(record.netns)
     state.containers.append(record)
     state.save()
@@ -255,13 +324,17 @@ def add_container(state: LabState, host: HostRecord, number: int) -> ContainerRe
         conflist = json.load(handle)
     group = state.groups.get(name)
     attachment = runtime.Attachment(
-        record.container_id, netns.path(record.netns),
-        args=f"IgnoreUnknown=1;POLICY_GROUP={group}" if group else "")
+        record.container_id,
+        netns.path(record.netns),
+        args=f"IgnoreUnknown=1;POLICY_GROUP={group}" if group else "",
+    )
     result = runtime.add(conflist, attachment, cni_path(state), host.netns)
     record.ip = result["ips"][0]["address"].split("/")[0]
     record.listener_pid = processes.start(
-        record.netns, listener_argv() + [state.directory],
-        state.sub("logs", f"listener-{name}.log"))
+        record.netns,
+        listener_argv() + [state.directory],
+        state.sub("logs", f"listener-{name}.log"),
+    )
     state.save()
     return record
 
@@ -273,9 +346,15 @@ def down(name: str) -> list[str]:
     removed = []
     pids = processes.owned_by(directory)
     if state:
-        pids += [p for p in (state.controller_pid, *(h.daemon_pid for h in state.hosts),
-                             *(c.listener_pid for c in state.containers))
-                 if processes.alive(p, directory) and p not in pids]
+        pids += [
+            p
+            for p in (
+                state.controller_pid,
+                *(h.daemon_pid for h in state.hosts),
+                *(c.listener_pid for c in state.containers),
+            )
+            if processes.alive(p, directory) and p not in pids
+        ]
     if pids:
         processes.stop(pids)
         removed.append(f"{len(pids)} processes")
@@ -284,7 +363,9 @@ def down(name: str) -> list[str]:
         removed.append(f"{len(namespaces)} namespaces")
     if state and state.db_name:
         database.drop(state.db, state.db_name)
-        removed.append(f"database {state.db_name}" if state.db != "sqlite" else "database")
+        removed.append(
+            f"database {state.db_name}" if state.db != "sqlite" else "database"
+        )
     if os.path.isdir(directory):
         shutil.rmtree(directory)
         removed.append(f"state {directory}")
@@ -294,7 +375,9 @@ def down(name: str) -> list[str]:
 def load(name: str) -> LabState:
     state = LabState.load(lab_directory(name))
     if state is None:
-        raise SilkError(f"lab {name} is not up (start it with `silkctl lab up --name {name}`)")
+        raise SilkError(
+            f"lab {name} is not up (start it with `silkctl lab up --name {name}`)"
+        )
     return state
 
 
@@ -306,28 +389,47 @@ def status(state: LabState) -> dict:
         health = None
         if netns.exists(host.netns):
             try:
-                health = http_get_json(host.netns, f"http://127.0.0.1:{DAEMON_PORT}/",
-                                       timeout=1.0)
+                health = http_get_json(
+                    host.netns, f"http://127.0.0.1:{DAEMON_PORT}/", timeout=1.0
+                )
             except (OSError, urllib.error.URLError, ValueError):
                 health = None
-        hosts.append({
-            "name": host.name, "netns": host.netns, "underlay_ip": host.underlay_ip,
-            "daemon_running": processes.alive(host.daemon_pid, directory),
-            "healthy": health is not None,
-            "overlay_subnet": (health or {}).get("overlay_subnet", host.overlay_subnet),
-            "mtu": (health or {}).get("mtu"),
-        })
-    containers = [{
-        "name": c.name, "host": c.host, "netns": c.netns, "ip": c.ip,
-        "present": netns.exists(c.netns),
-    } for c in state.containers]
+        hosts.append(
+            {
+                "name": host.name,
+                "netns": host.netns,
+                "underlay_ip": host.underlay_ip,
+                "daemon_running": processes.alive(host.daemon_pid, directory),
+                "healthy": health is not None,
+                "overlay_subnet": (health or {}).get(
+                    "overlay_subnet", host.overlay_subnet
+                ),
+                "mtu": (health or {}).get("mtu"),
+            }
+        )
+    containers = [
+        {
+            "name": c.name,
+            "host": c.host,
+            "netns": c.netns,
+            "ip": c.ip,
+            "present": netns.exists(c.netns),
+        }
+        for c in state.containers
+    ]
     return {
-        "name": state.name, "directory": directory, "db": state.db,
-        "complete": state.complete, "encapsulation": state.encapsulation,
-        "controller": {"url": state.controller_url,
-                       "running": processes.alive(state.controller_pid, directory)},
+        "name": state.name,
+        "directory": directory,
+        "db": state.db,
+        "complete": state.complete,
+        "encapsulation": state.encapsulation,
+        "controller": {
+            "url": state.controller_url,
+            "running": processes.alive(state.controller_pid, directory),
+        },
         "leases": _leases(state),
-        "hosts": hosts, "containers": containers,
+        "hosts": hosts,
+        "containers": containers,
     }
 
 
@@ -340,8 +442,11 @@ def _leases(state: LabState) -> list[dict] | None:
         return None
 
     def fetch():
-        tls = client_tls_context(_certs(state, "ca.crt"), _certs(state, "client.crt"),
-                                 _certs(state, "client.key"))
+        tls = client_tls_context(
+            _certs(state, "ca.crt"),
+            _certs(state, "client.crt"),
+            _certs(state, "client.key"),
+        )
         client = ControllerClient(state.controller_url, tls, timeout=2.0)
         try:
             return client.list_raw()["leases"]
@@ -359,7 +464,8 @@ def restart_daemon(state: LabState, host_name: str) -> dict:
     host = state.host(host_name)
     if processes.alive(host.daemon_pid, state.directory):
         processes.stop([host.daemon_pid])
-    options = LabOptions(encapsulation=state.encapsulation,
-                         overlay_network=state.overlay_network)
+    options = LabOptions(
+        encapsulation=state.encapsulation, overlay_network=state.overlay_network
+    )
     _start_daemon(state, host, options)
     return _wait_daemon(state, host)

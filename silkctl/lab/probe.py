@@ -68,23 +68,40 @@ def listener_argv(port: int = PROBE_PORT) -> list[str]:
     return [sys.executable, "-S", "-c", LISTENER, str(port)]
 
 
-def probe_all(containers, deadline: float = 15.0, port: int = PROBE_PORT
-              ) -> list[PairResult]:
+def probe_all(
+    containers, deadline: float = 15.0, port: int = PROBE_PORT
+) -> list[PairResult]:
     """Probe every ordered pair of distinct containers; returns one result per pair."""
     by_ip = {c.ip: c.name for c in containers}
 
     def from_source(source):
         targets = [c.ip for c in containers if c.name != source.name]
-        argv = [sys.executable, "-S", "-c", PROBER, json.dumps(targets), str(port),
-                str(deadline)]
+        argv = [
+            sys.executable,
+            "-S",
+            "-c",
+            PROBER,
+            json.dumps(targets),
+            str(port),
+            str(deadline),
+        ]
         try:
             done = netns.run(source.netns, argv, timeout=deadline * len(targets) + 30)
             answers = json.loads(done.stdout)
         except (SilkError, json.JSONDecodeError, subprocess.SubprocessError):
             answers = {}
-        return [PairResult(source.name, by_ip[ip], bool(answers.get(ip, {}).get("icmp")),
-                           bool(answers.get(ip, {}).get("tcp"))) for ip in targets]
+        return [
+            PairResult(
+                source.name,
+                by_ip[ip],
+                bool(answers.get(ip, {}).get("icmp")),
+                bool(answers.get(ip, {}).get("tcp")),
+            )
+            for ip in targets
+        ]
 
     with ThreadPoolExecutor(max_workers=max(1, len(containers))) as pool:
-        results = [pair for batch in pool.map(from_source, containers) for pair in batch]
+        results = [
+            pair for batch in pool.map(from_source, containers) for pair in batch
+        ]
     return results

@@ -12,8 +12,14 @@ def start(name: str | None, argv: list[str], log_path: str) -> int:
     """Start `argv` detached inside namespace `name`, logging to `log_path`."""
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     with open(log_path, "ab") as log:
-        process = netns.popen(name, argv, stdin=subprocess.DEVNULL, stdout=log,
-                              stderr=subprocess.STDOUT, start_new_session=True)
+        process = netns.popen(
+            name,
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     return process.pid
 
 
@@ -34,7 +40,11 @@ def owned_by(marker: str) -> list[int]:
     """Every process whose command line mentions `marker` (the lab's state dir)."""
     pids = []
     for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != os.getpid() and marker in _cmdline(int(entry)):
+        if (
+            entry.isdigit()
+            and int(entry) != os.getpid()
+            and marker in _cmdline(int(entry))
+        ):
             pids.append(int(entry))
     return pids
 

@@ -22,8 +22,10 @@ class CniError(SilkError):
         self.code = answer.get("code")
         self.answer = answer
         details = f": {answer['details']}" if answer.get("details") else ""
-        super().__init__(f"cni {verb} {plugin}: code {self.code}: "
-                         f"{answer.get('msg', 'no message')}{details}")
+        super().__init__(
+            f"cni {verb} {plugin}: code {self.code}: "
+            f"{answer.get('msg', 'no message')}{details}"
+        )
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,14 @@ def find_plugin(plugin_type: str, cni_path: str) -> str:
     raise SilkError(f"find cni plugin {plugin_type!r}: not in CNI_PATH {cni_path}")
 
 
-def run_plugin(verb: str, config: dict, attachment: Attachment, cni_path: str,
-               host_netns: str | None, timeout: float = 60) -> dict | None:
+def run_plugin(
+    verb: str,
+    config: dict,
+    attachment: Attachment,
+    cni_path: str,
+    host_netns: str | None,
+    timeout: float = 60,
+) -> dict | None:
     """Run one plugin once; returns its parsed stdout (None when empty)."""
     plugin = find_plugin(config["type"], cni_path)
     env = {
@@ -59,13 +67,22 @@ def run_plugin(verb: str, config: dict, attachment: Attachment, cni_path: str,
     }
     if attachment.args:
         env["CNI_ARGS"] = attachment.args
-    result = subprocess.run(netns.command(host_netns, [plugin]), input=json.dumps(config),
-                            capture_output=True, text=True, env=env, timeout=timeout)
+    result = subprocess.run(
+        netns.command(host_netns, [plugin]),
+        input=json.dumps(config),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
     answer = _parse(result.stdout)
     if result.returncode != 0:
         if not isinstance(answer, dict) or "code" not in answer:
-            answer = {"code": 999, "msg": "plugin failed without error JSON",
-                      "details": (result.stderr or result.stdout).strip()[-300:]}
+            answer = {
+                "code": 999,
+                "msg": "plugin failed without error JSON",
+                "details": (result.stderr or result.stdout).strip()[-300:],
+            }
         raise CniError(config["type"], verb, answer)
     return answer
 
@@ -76,7 +93,11 @@ def _parse(stdout: str):
     try:
         return json.loads(stdout)
     except json.JSONDecodeError:
-        return {"code": 999, "msg": "plugin printed invalid JSON", "details": stdout[:300]}
+        return {
+            "code": 999,
+            "msg": "plugin printed invalid JSON",
+            "details": stdout[:300],
+        }
 
 
 def _plugin_configs(conflist: dict):
@@ -84,8 +105,9 @@ def _plugin_configs(conflist: dict):
         yield {"cniVersion": conflist["cniVersion"], "name": conflist["name"], **plugin}
 
 
-def add(conflist: dict, attachment: Attachment, cni_path: str,
-        host_netns: str | None = None) -> dict:
+def add(
+    conflist: dict, attachment: Attachment, cni_path: str, host_netns: str | None = None
+) -> dict:
     """ADD through the whole chain; on failure, DEL what was added and re-raise."""
     result = None
     try:
@@ -99,8 +121,13 @@ def add(conflist: dict, attachment: Attachment, cni_path: str,
     return result
 
 
-def delete(conflist: dict, attachment: Attachment, cni_path: str,
-           host_netns: str | None = None, prev_result: dict | None = None) -> None:
+def delete(
+    conflist: dict,
+    attachment: Attachment,
+    cni_path: str,
+    host_netns: str | None = None,
+    prev_result: dict | None = None,
+) -> None:
     """DEL through the chain in reverse; every plugin runs even if one fails."""
     errors = []
     for config in reversed(list(_plugin_configs(conflist))):

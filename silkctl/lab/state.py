@@ -18,8 +18,10 @@ DEFAULT_ROOT = "/var/lib/silkctl/lab"
 
 def check_name(name: str) -> str:
     if not NAME_PATTERN.match(name):
-        raise ConfigError(f"--name: {name!r} must be 1-8 lowercase letters or digits, "
-                          "starting with a letter")
+        raise ConfigError(
+            f"--name: {name!r} must be 1-8 lowercase letters or digits, "
+            "starting with a letter"
+        )
     return name
 
 

@@ -59,16 +59,23 @@ def _load_entry_points(manager, allow) -> None:
     from importlib.metadata import entry_points
 
     for entry in entry_points(group=PROJECT):
-        if (allow is not None and entry.name not in allow) or manager.is_blocked(entry.name):
+        if (allow is not None and entry.name not in allow) or manager.is_blocked(
+            entry.name
+        ):
             continue
         if manager.get_plugin(entry.name) is not None:
             continue
         try:
             plugin = entry.load()
         except Exception as err:
-            raise ConfigError(f"load plugin {entry.name} ({entry.value}): {err}") from err
+            raise ConfigError(
+                f"load plugin {entry.name} ({entry.value}): {err}"
+            ) from err
         manager.register(plugin, name=entry.name)
-        _origins[entry.name] = ("entry point", entry.dist.version if entry.dist else None)
+        _origins[entry.name] = (
+            "entry point",
+            entry.dist.version if entry.dist else None,
+        )
         log.debug("plugin-loaded", extra={"plugin": entry.name, "source": entry.value})
 
 
@@ -101,11 +108,13 @@ def describe(manager) -> list[dict]:
             continue
         source, version = _origins.get(name, ("builtin", None))
         hooks = sorted(caller.name for caller in manager.get_hookcallers(plugin) or [])
-        rows.append({
-            "name": name,
-            "module": getattr(plugin, "__name__", repr(plugin)),
-            "source": source,
-            "version": version,
-            "hooks": hooks,
-        })
+        rows.append(
+            {
+                "name": name,
+                "module": getattr(plugin, "__name__", repr(plugin)),
+                "source": source,
+                "version": version,
+                "hooks": hooks,
+            }
+        )
     return rows

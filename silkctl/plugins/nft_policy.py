@@ -50,8 +50,14 @@ class Policy:
         if not isinstance(groups, dict):
             raise ConfigError("policy groups: must map group names to tags")
         for name, tag in groups.items():
-            if not isinstance(tag, int) or isinstance(tag, bool) or not 1 <= tag <= MAX_TAG:
-                raise ConfigError(f"policy group {name}: tag {tag!r} is not in 1..65535")
+            if (
+                not isinstance(tag, int)
+                or isinstance(tag, bool)
+                or not 1 <= tag <= MAX_TAG
+            ):
+                raise ConfigError(
+                    f"policy group {name}: tag {tag!r} is not in 1..65535"
+                )
         rules = []
         for number, rule in enumerate(data.get("rules", []), 1):
             rules.append(_parse_rule(number, rule, groups))
@@ -75,7 +81,9 @@ def _parse_rule(number: int, rule, groups) -> dict:
         raise ConfigError(f"{where}: must be an object")
     for key in ("from", "to"):
         if rule.get(key) not in groups:
-            raise ConfigError(f"{where}: {key} group {rule.get(key)!r} is not in groups")
+            raise ConfigError(
+                f"{where}: {key} group {rule.get(key)!r} is not in groups"
+            )
     protocol = rule.get("protocol", "tcp")
     if protocol not in PROTOCOLS:
         raise ConfigError(f"{where}: protocol {protocol!r} is not tcp or udp")
@@ -83,30 +91,55 @@ def _parse_rule(number: int, rule, groups) -> dict:
     try:
         low, high = int(low), int(high or low)
     except ValueError:
-        raise ConfigError(f"{where}: ports {rule.get('ports')!r} is not N or N-M") from None
+        raise ConfigError(
+            f"{where}: ports {rule.get('ports')!r} is not N or N-M"
+        ) from None
     if not 1 <= low <= high <= 65535:
         raise ConfigError(f"{where}: ports {low}-{high} are not within 1-65535")
-    return {"from": rule["from"], "to": rule["to"], "protocol": protocol,
-            "ports": (low, high)}
+    return {
+        "from": rule["from"],
+        "to": rule["to"],
+        "protocol": protocol,
+        "ports": (low, high),
+    }
 
 
 def render(policy: Policy, containers, overlay_network: str) -> list[dict]:
     """nft JSON for table `silkctl_policy` guarding this host's `containers`."""
     local = sorted({c.ip for c in containers})
-    chain = {"family": FAMILY, "table": TABLE, "name": "forward", "type": "filter",
-             "hook": "forward", "prio": 0, "policy": "accept"}
+    chain = {
+        "family": FAMILY,
+        "table": TABLE,
+        "name": "forward",
+        "type": "filter",
+        "hook": "forward",
+        "prio": 0,
+        "policy": "accept",
+    }
     body = [{"add": {"chain": chain}}]
     if not local:
         return body
 
     def rule(*expr):
-        body.append({"add": {"rule": {"family": FAMILY, "table": TABLE,
-                                      "chain": "forward", "expr": list(expr)}}})
+        body.append(
+            {
+                "add": {
+                    "rule": {
+                        "family": FAMILY,
+                        "table": TABLE,
+                        "chain": "forward",
+                        "expr": list(expr),
+                    }
+                }
+            }
+        )
 
     daddr = nft.payload("ip", "daddr")
-    rule(nft.match(daddr, {"set": local}),
-         nft.match({"ct": {"key": "state"}}, ["established", "related"], op="in"),
-         {"accept": None})
+    rule(
+        nft.match(daddr, {"set": local}),
+        nft.match({"ct": {"key": "state"}}, ["established", "related"], op="in"),
+        {"accept": None},
+    )
     by_group: dict[str, list[str]] = {}
     for container in containers:
         group = (container.metadata or {}).get("policy_group")
@@ -118,15 +151,20 @@ def render(policy: Policy, containers, overlay_network: str) -> list[dict]:
             continue
         low, high = allow["ports"]
         ports = low if low == high else {"range": [low, high]}
-        rule(nft.match(daddr, {"set": targets}),
-             nft.match(nft.meta("mark"), policy.groups[allow["from"]]),
-             nft.match(nft.payload(allow["protocol"], "dport"), ports),
-             {"accept": None})
+        rule(
+            nft.match(daddr, {"set": targets}),
+            nft.match(nft.meta("mark"), policy.groups[allow["from"]]),
+            nft.match(nft.payload(allow["protocol"], "dport"), ports),
+            {"accept": None},
+        )
     prefix, length = overlay_network.split("/")
-    rule(nft.match(nft.payload("ip", "saddr"),
-                   {"prefix": {"addr": prefix, "len": int(length)}}),
-         nft.match(daddr, {"set": local}),
-         {"reject": None})
+    rule(
+        nft.match(
+            nft.payload("ip", "saddr"), {"prefix": {"addr": prefix, "len": int(length)}}
+        ),
+        nft.match(daddr, {"set": local}),
+        {"reject": None},
+    )
     return body
 
 
@@ -165,8 +203,10 @@ class Enforcer:
         if group is None or self.policy is None or not self.policy.enabled:
             return None
         if group not in self.policy.groups:
-            raise ConfigError(f"policy: container {container.container_id} names "
-                              f"unknown group {group!r}")
+            raise ConfigError(
+                f"policy: container {container.container_id} names "
+                f"unknown group {group!r}"
+            )
         return self.policy.groups[group]
 
     def apply(self) -> None:
@@ -175,15 +215,26 @@ class Enforcer:
                 if nft.delete_table(FAMILY, TABLE):
                     log.info("policy-table-removed")
                 return
-            nft.replace_table(FAMILY, TABLE, render(
-                self.policy, list(self.containers.values()), self.overlay_network))
-            log.info("policy-applied", extra={"rules": len(self.policy.rules),
-                                              "containers": len(self.containers)})
+            nft.replace_table(
+                FAMILY,
+                TABLE,
+                render(
+                    self.policy, list(self.containers.values()), self.overlay_network
+                ),
+            )
+            log.info(
+                "policy-applied",
+                extra={
+                    "rules": len(self.policy.rules),
+                    "containers": len(self.containers),
+                },
+            )
 
     def watch(self) -> None:
         self.reload()
-        self._thread = threading.Thread(target=self._loop, name="policy-watch",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop, name="policy-watch", daemon=True
+        )
         self._thread.start()
 
     def _loop(self) -> None:

@@ -11,8 +11,11 @@ END = "<!-- end of hook reference -->"
 
 
 def hook_names() -> list[str]:
-    return sorted(name for name, value in vars(hookspecs).items()
-                  if name.startswith("silkctl_") and callable(value))
+    return sorted(
+        name
+        for name, value in vars(hookspecs).items()
+        if name.startswith("silkctl_") and callable(value)
+    )
 
 
 def render() -> str:

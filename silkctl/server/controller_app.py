@@ -130,8 +130,10 @@ class ControllerApp:
     def list_leases(self) -> bytes:
         show_all = bottle.request.query.get("all")
         if show_all is not None and show_all not in _TRUE + _FALSE:
-            raise BadRequest(f"query all={show_all[:20]!r}: expected one of "
-                             f"{', '.join(_TRUE + _FALSE)}")
+            raise BadRequest(
+                f"query all={show_all[:20]!r}: expected one of "
+                f"{', '.join(_TRUE + _FALSE)}"
+            )
         if show_all in _TRUE:
             bottle.response.content_type = _JSON
             return self._list_all()

@@ -11,37 +11,61 @@ MAC = {"type": "string", "example": "ee:ee:0a:ff:1e:00"}
 LEASE = {
     "type": "object",
     "required": ["underlay_ip", "overlay_subnet", "overlay_hardware_addr"],
-    "properties": {"underlay_ip": IPV4, "overlay_subnet": CIDR,
-                   "overlay_hardware_addr": MAC},
+    "properties": {
+        "underlay_ip": IPV4,
+        "overlay_subnet": CIDR,
+        "overlay_hardware_addr": MAC,
+    },
 }
 LEASE_ROW = {
     "type": "object",
     "required": ["underlay_ip", "overlay_subnet", "overlay_hardware_addr"],
-    "properties": {**LEASE["properties"], "last_renewed_at": {"type": "integer"},
-                   "expired": {"type": "boolean"}},
+    "properties": {
+        **LEASE["properties"],
+        "last_renewed_at": {"type": "integer"},
+        "expired": {"type": "boolean"},
+    },
 }
-ERROR = {"type": "object", "required": ["error"],
-         "properties": {"error": {"type": "string"}}}
+ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "string"}},
+}
 EMPTY = {"type": "object", "maxProperties": 0}
 
 
 def _json(schema: dict, description: str) -> dict:
-    return {"description": description,
-            "content": {"application/json": {"schema": schema}}}
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": schema}},
+    }
 
 
 def _errors(*codes: int) -> dict:
-    reasons = {400: "malformed request", 404: "unknown path", 405: "wrong method",
-               409: "conflict (no lease available, lease mismatch)",
-               413: "body over 64 KiB", 500: "server or database failure",
-               503: "database unavailable"}
-    return {str(code): _json({"$ref": "#/components/schemas/Error"}, reasons[code])
-            for code in codes}
+    reasons = {
+        400: "malformed request",
+        404: "unknown path",
+        405: "wrong method",
+        409: "conflict (no lease available, lease mismatch)",
+        413: "body over 64 KiB",
+        500: "server or database failure",
+        503: "database unavailable",
+    }
+    return {
+        str(code): _json({"$ref": "#/components/schemas/Error"}, reasons[code])
+        for code in codes
+    }
 
 
 def _body(schema_ref: str) -> dict:
-    return {"required": True, "content": {"application/json": {
-        "schema": {"$ref": f"#/components/schemas/{schema_ref}"}}}}
+    return {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"$ref": f"#/components/schemas/{schema_ref}"}
+            }
+        },
+    }
 
 
 def controller_document() -> dict:
@@ -49,66 +73,135 @@ def controller_document() -> dict:
     bad = (400, 413, 500, 503)
     return {
         "openapi": "3.0.3",
-        "info": {"title": "silkctl controller", "version": __version__,
-                 "description": "Leases one overlay subnet per host."},
-        "paths": {
-            "/leases": {"get": {
-                "summary": "List routable leases (ETag; 304 when unchanged).",
-                "parameters": [
-                    {"name": "If-None-Match", "in": "header", "required": False,
-                     "schema": {"type": "string"}},
-                    {"name": "all", "in": "query", "required": False,
-                     "schema": {"type": "string",
-                                "enum": ["1", "true", "yes", "0", "false", "no"]}}],
-                "responses": {
-                    "200": _json({"type": "object", "required": ["leases"], "properties": {
-                        "leases": {"type": "array", "items": {
-                            "$ref": "#/components/schemas/LeaseRow"}},
-                        "now": {"type": "integer"},
-                        "lease_expiration_seconds": {"type": "integer"},
-                        "summary": {"type": "object", "properties": {
-                            "total": {"type": "integer"}, "free": {"type": "integer"},
-                            "stale": {"type": "integer"}}}}},
-                        "routable leases"),
-                    "304": {"description": "unchanged since the ETag given"},
-                    **_errors(400, 500, 503)}}},
-            "/leases/acquire": {"put": {
-                "summary": "Acquire (or get back) the lease of a host.",
-                "requestBody": _body("AcquireRequest"),
-                "responses": {"200": _json({"$ref": "#/components/schemas/Lease"},
-                                           "the host's lease"),
-                              **_errors(*bad, 409)}}},
-            "/leases/renew": {"put": {
-                "summary": "Renew a lease (inserted when absent).",
-                "requestBody": _body("Lease"),
-                "responses": {"200": _json(EMPTY, "renewed"), **_errors(*bad, 409)}}},
-            "/leases/release": {"put": {
-                "summary": "Release a host's lease (no error when absent).",
-                "requestBody": _body("ReleaseRequest"),
-                "responses": {"200": _json(EMPTY, "released"), **_errors(*bad)}}},
+        "info": {
+            "title": "silkctl controller",
+            "version": __version__,
+            "description": "Leases one overlay subnet per host.",
         },
-        "components": {"schemas": {
-            "Lease": LEASE, "LeaseRow": LEASE_ROW, "Error": ERROR,
-            "AcquireRequest": {"type": "object", "required": ["underlay_ip"],
-                               "properties": {"underlay_ip": IPV4,
-                                              "single_overlay_ip": {"type": "boolean",
-                                                                    "nullable": True}}},
-            "ReleaseRequest": {"type": "object", "required": ["underlay_ip"],
-                               "properties": {"underlay_ip": IPV4}},
-        }},
+        "paths": {
+            "/leases": {
+                "get": {
+                    "summary": "List routable leases (ETag; 304 when unchanged).",
+                    "parameters": [
+                        {
+                            "name": "If-None-Match",
+                            "in": "header",
+                            "required": False,
+                            "schema": {"type": "string"},
+                        },
+                        {
+                            "name": "all",
+                            "in": "query",
+                            "required": False,
+                            "schema": {
+                                "type": "string",
+                                "enum": ["1", "true", "yes", "0", "false", "no"],
+                            },
+                        },
+                    ],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["leases"],
+                                "properties": {
+                                    "leases": {
+                                        "type": "array",
+                                        "items": {
+                                            "$ref": "#/components/schemas/LeaseRow"
+                                        },
+                                    },
+                                    "now": {"type": "integer"},
+                                    "lease_expiration_seconds": {"type": "integer"},
+                                    "summary": {
+                                        "type": "object",
+                                        "properties": {
+                                            "total": {"type": "integer"},
+                                            "free": {"type": "integer"},
+                                            "stale": {"type": "integer"},
+                                        },
+                                    },
+                                },
+                            },
+                            "routable leases",
+                        ),
+                        "304": {"description": "unchanged since the ETag given"},
+                        **_errors(400, 500, 503),
+                    },
+                }
+            },
+            "/leases/acquire": {
+                "put": {
+                    "summary": "Acquire (or get back) the lease of a host.",
+                    "requestBody": _body("AcquireRequest"),
+                    "responses": {
+                        "200": _json(
+                            {"$ref": "#/components/schemas/Lease"}, "the host's lease"
+                        ),
+                        **_errors(*bad, 409),
+                    },
+                }
+            },
+            "/leases/renew": {
+                "put": {
+                    "summary": "Renew a lease (inserted when absent).",
+                    "requestBody": _body("Lease"),
+                    "responses": {"200": _json(EMPTY, "renewed"), **_errors(*bad, 409)},
+                }
+            },
+            "/leases/release": {
+                "put": {
+                    "summary": "Release a host's lease (no error when absent).",
+                    "requestBody": _body("ReleaseRequest"),
+                    "responses": {"200": _json(EMPTY, "released"), **_errors(*bad)},
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "Lease": LEASE,
+                "LeaseRow": LEASE_ROW,
+                "Error": ERROR,
+                "AcquireRequest": {
+                    "type": "object",
+                    "required": ["underlay_ip"],
+                    "properties": {
+                        "underlay_ip": IPV4,
+                        "single_overlay_ip": {"type": "boolean", "nullable": True},
+                    },
+                },
+                "ReleaseRequest": {
+                    "type": "object",
+                    "required": ["underlay_ip"],
+                    "properties": {"underlay_ip": IPV4},
+                },
+            }
+        },
     }
 
 
 def daemon_document() -> dict:
     """OpenAPI document of the daemon's local endpoint."""
-    info = _json({"type": "object", "required": ["overlay_subnet", "mtu"], "properties": {
-        "overlay_subnet": CIDR, "mtu": {"type": "integer"}}}, "this host's subnet and MTU")
+    info = _json(
+        {
+            "type": "object",
+            "required": ["overlay_subnet", "mtu"],
+            "properties": {"overlay_subnet": CIDR, "mtu": {"type": "integer"}},
+        },
+        "this host's subnet and MTU",
+    )
     return {
         "openapi": "3.0.3",
-        "info": {"title": "silkctl daemon", "version": __version__,
-                 "description": "This host's lease and MTU, for silk-cni."},
-        "paths": {"/": {"get": {"summary": "Network info.", "responses": {"200": info}}},
-                  "/health": {"get": {"summary": "Health (same answer).",
-                                      "responses": {"200": info}}}},
+        "info": {
+            "title": "silkctl daemon",
+            "version": __version__,
+            "description": "This host's lease and MTU, for silk-cni.",
+        },
+        "paths": {
+            "/": {"get": {"summary": "Network info.", "responses": {"200": info}}},
+            "/health": {
+                "get": {"summary": "Health (same answer).", "responses": {"200": info}}
+            },
+        },
         "components": {"schemas": {}},
     }

@@ -32,7 +32,11 @@ def test_hook_silkctl_register_backends_adds_third_party_backend():
     manager.register(LoopbackPlugin())
     backend = registry.create(manager, "loopback", "config", "netlink", "ns1")
     assert isinstance(backend, Loopback)
-    assert (backend.config, backend.netlink, backend.netns) == ("config", "netlink", "ns1")
+    assert (backend.config, backend.netlink, backend.netns) == (
+        "config",
+        "netlink",
+        "ns1",
+    )
     assert {"vxlan", "host-gw", "loopback"} <= set(registry.available(manager))
 
 
@@ -44,6 +48,9 @@ def test_hook_silkctl_register_backends_refuses_a_taken_name():
 
 
 def test_registry_create_names_known_backends_when_name_is_unknown():
-    with pytest.raises(ConfigError, match=r"encapsulation 'gre': no such backend "
-                                          r"\(known: host-gw, vxlan\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"encapsulation 'gre': no such backend "
+        r"\(known: host-gw, vxlan\)",
+    ):
         registry.create(build_manager(entry_points=False), "gre", None, None)

@@ -17,11 +17,18 @@ pytestmark = pytest.mark.kernel
 
 
 def silkctl(*args, check=True, timeout=240):
-    done = subprocess.run([sys.executable, "-m", "silkctl", *args], capture_output=True,
-                          text=True, timeout=timeout, env=os.environ.copy())
+    done = subprocess.run(
+        [sys.executable, "-m", "silkctl", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=os.environ.copy(),
+    )
     if check and done.returncode != 0:
-        raise AssertionError(f"silkctl {' '.join(args)} exited {done.returncode}:\n"
-                             f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+        raise AssertionError(
+            f"silkctl {' '.join(args)} exited {done.returncode}:\n"
+            f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+        )
     return done
 
 
@@ -38,8 +45,18 @@ def lab_name(unique):
 
 
 def test_lab_up_connects_every_pair_when_three_hosts_on_sqlite(lab_name):
-    done = silkctl("lab", "up", "--hosts", "3", "--containers", "2", "--name", lab_name,
-                   "--output", "json")
+    done = silkctl(
+        "lab",
+        "up",
+        "--hosts",
+        "3",
+        "--containers",
+        "2",
+        "--name",
+        lab_name,
+        "--output",
+        "json",
+    )
     report = json.loads(done.stdout)
     pairs = report["pairs"]
     assert report["ok"] is True
@@ -95,8 +112,20 @@ def check_host_inspect(lab_name):
 
 
 def test_lab_up_connects_every_pair_when_database_is_postgres(lab_name):
-    done = silkctl("lab", "up", "--hosts", "2", "--containers", "2", "--name", lab_name,
-                   "--db", "postgres", "--output", "json")
+    done = silkctl(
+        "lab",
+        "up",
+        "--hosts",
+        "2",
+        "--containers",
+        "2",
+        "--name",
+        lab_name,
+        "--db",
+        "postgres",
+        "--output",
+        "json",
+    )
     report = json.loads(done.stdout)
     assert report["ok"] is True
     assert len(report["pairs"]) == 12
@@ -105,10 +134,13 @@ def test_lab_up_connects_every_pair_when_database_is_postgres(lab_name):
     assert_nothing_left(lab_name, directory)
     import psycopg2
 
-    conn = psycopg2.connect(host="/var/run/postgresql", user="postgres", dbname="postgres")
+    conn = psycopg2.connect(
+        host="/var/run/postgresql", user="postgres", dbname="postgres"
+    )
     with conn, conn.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                       (f"silklab_{lab_name}",))
+        cursor.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (f"silklab_{lab_name}",)
+        )
         assert cursor.fetchone() is None
     conn.close()
 
@@ -129,13 +161,27 @@ def test_lab_keeps_data_plane_when_a_daemon_is_killed(lab_name):
 
 def test_lab_down_removes_everything_when_up_was_killed_half_way(lab_name):
     directory = fabric.lab_directory(lab_name)
-    up = subprocess.Popen([sys.executable, "-m", "silkctl", "lab", "up", "--hosts", "2",
-                           "--name", lab_name], stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL)
+    up = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "silkctl",
+            "lab",
+            "up",
+            "--hosts",
+            "2",
+            "--name",
+            lab_name,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     state_file = os.path.join(directory, "lab.json")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if os.path.exists(state_file) and json.load(open(state_file)).get("controller_pid"):
+        if os.path.exists(state_file) and json.load(open(state_file)).get(
+            "controller_pid"
+        ):
             break
         time.sleep(0.05)
     up.send_signal(signal.SIGKILL)
@@ -155,8 +201,10 @@ def test_lab_up_refuses_when_lab_already_up(lab_name):
 def test_lab_commands_fail_in_one_line_when_lab_missing(unique):
     done = silkctl("lab", "status", "--name", unique, check=False)
     assert done.returncode == 1
-    assert done.stderr.strip() == (f"error: lab {unique} is not up (start it with "
-                                   f"`silkctl lab up --name {unique}`)")
+    assert done.stderr.strip() == (
+        f"error: lab {unique} is not up (start it with "
+        f"`silkctl lab up --name {unique}`)"
+    )
 
 
 def test_lab_up_rejects_bad_name_in_one_line():

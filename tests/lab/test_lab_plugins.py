@@ -16,8 +16,10 @@ from tests.lab.test_lab import silkctl
 
 pytestmark = pytest.mark.kernel
 
-POLICY = {"groups": {"web": 10, "db": 20},
-          "rules": [{"from": "web", "to": "db", "protocol": "tcp", "ports": "7777"}]}
+POLICY = {
+    "groups": {"web": 10, "db": 20},
+    "rules": [{"from": "web", "to": "db", "protocol": "tcp", "ports": "7777"}],
+}
 CONNECT = """
 import socket, sys
 try:
@@ -37,7 +39,9 @@ def lab_name(unique):
 def connect(state, source, target, port):
     """'open' when `source` gets a TCP answer from `target`:`port`, else 'refused'."""
     src, dst = state.container(source), state.container(target)
-    done = netns.run(src.netns, [sys.executable, "-S", "-c", CONNECT, dst.ip, str(port)])
+    done = netns.run(
+        src.netns, [sys.executable, "-S", "-c", CONNECT, dst.ip, str(port)]
+    )
     return done.stdout.strip()
 
 
@@ -58,40 +62,76 @@ def gbp_ids(pcap_path):
     offset = 24  # global header
     while offset + 16 <= len(data):
         _, _, captured, _ = struct.unpack_from("=IIII", data, offset)
-        packet = data[offset + 16: offset + 16 + captured]
+        packet = data[offset + 16 : offset + 16 + captured]
         offset += 16 + captured
         ihl = (packet[14] & 0x0F) * 4
-        vxlan = packet[14 + ihl + 8: 14 + ihl + 16]
+        vxlan = packet[14 + ihl + 8 : 14 + ihl + 16]
         if len(vxlan) == 8 and vxlan[0] & 0x80:  # G bit: a GBP header
             ids.append(struct.unpack("!H", vxlan[2:4])[0])
     return ids
 
 
-def test_lab_policy_allows_only_the_rule_and_carries_tag_on_the_wire(lab_name, tmp_path):
+def test_lab_policy_allows_only_the_rule_and_carries_tag_on_the_wire(
+    lab_name, tmp_path
+):
     policy_file = tmp_path / "policy.json"
     policy_file.write_text(json.dumps(POLICY))
-    silkctl("lab", "up", "--hosts", "2", "--containers", "2", "--name", lab_name,
-            "--policy", str(policy_file), "--group", "h1c1=web", "--group", "h2c1=db",
-            "--output", "json")
+    silkctl(
+        "lab",
+        "up",
+        "--hosts",
+        "2",
+        "--containers",
+        "2",
+        "--name",
+        lab_name,
+        "--policy",
+        str(policy_file),
+        "--group",
+        "h1c1=web",
+        "--group",
+        "h2c1=db",
+        "--output",
+        "json",
+    )
     state = fabric.load(lab_name)
-    extra = processes.start(state.container("h2c1").netns,
-                            listener_argv(7778) + [state.directory],
-                            state.sub("logs", "listener-7778.log"))
-    assert eventually(lambda: connect(state, "h1c1", "h2c1", 7778), "refused") == \
-        "refused"
+    extra = processes.start(
+        state.container("h2c1").netns,
+        listener_argv(7778) + [state.directory],
+        state.sub("logs", "listener-7778.log"),
+    )
+    assert (
+        eventually(lambda: connect(state, "h1c1", "h2c1", 7778), "refused") == "refused"
+    )
 
     capture = tmp_path / "underlay.pcap"
-    dump = netns.popen(f"{lab_name}-ul", ["tcpdump", "-i", "br0", "-nn", "-U", "-c", "20",
-                                           "-w", str(capture), "udp", "port", "4789"],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    dump = netns.popen(
+        f"{lab_name}-ul",
+        [
+            "tcpdump",
+            "-i",
+            "br0",
+            "-nn",
+            "-U",
+            "-c",
+            "20",
+            "-w",
+            str(capture),
+            "udp",
+            "port",
+            "4789",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     time.sleep(1.0)
-    assert connect(state, "h1c1", "h2c1", 7777) == "open"     # web → db on the port
+    assert connect(state, "h1c1", "h2c1", 7777) == "open"  # web → db on the port
     try:
         dump.wait(timeout=5)  # it stops by itself after 20 packets
     except subprocess.TimeoutExpired:
         dump.terminate()
         dump.wait()
-    assert 10 in gbp_ids(capture)                              # web's tag on the wire
+    assert 10 in gbp_ids(capture)  # web's tag on the wire
 
     assert connect(state, "h1c1", "h2c1", 7778) == "refused"  # other port
     assert connect(state, "h1c2", "h2c1", 7777) == "refused"  # no group, no rule
@@ -105,8 +145,20 @@ def test_lab_policy_allows_only_the_rule_and_carries_tag_on_the_wire(lab_name, t
 
 
 def test_lab_runs_end_to_end_when_encapsulation_is_host_gw(lab_name):
-    done = silkctl("lab", "up", "--hosts", "2", "--containers", "2", "--name", lab_name,
-                   "--encapsulation", "host-gw", "--output", "json")
+    done = silkctl(
+        "lab",
+        "up",
+        "--hosts",
+        "2",
+        "--containers",
+        "2",
+        "--name",
+        lab_name,
+        "--encapsulation",
+        "host-gw",
+        "--output",
+        "json",
+    )
     report = json.loads(done.stdout)
     assert report["ok"] is True
     assert len(report["pairs"]) == 12

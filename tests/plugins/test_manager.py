@@ -10,21 +10,21 @@ import pytest
 
 BUILTINS = ["default_backends", "default_policy"]
 
-PLUGIN_SOURCE = textwrap.dedent('''
+PLUGIN_SOURCE = textwrap.dedent("""
     from silkctl.plugins import hookimpl
 
     @hookimpl
     def silkctl_container_tag(container):
         return 42 if container.metadata.get("group") == "web" else None
-''')
+""")
 
-BAD_PLUGIN_SOURCE = textwrap.dedent('''
+BAD_PLUGIN_SOURCE = textwrap.dedent("""
     from silkctl.plugins import hookimpl
 
     @hookimpl
     def silkctl_contaner_tag(container):
         return 1
-''')
+""")
 
 
 def _install_distribution(root, name, module, source, version="1.2.3"):
@@ -33,15 +33,20 @@ def _install_distribution(root, name, module, source, version="1.2.3"):
     info = root / f"{name}-{version}.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(
-        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    )
     (info / "entry_points.txt").write_text(f"[silkctl]\n{name} = {module}\n")
     return root
 
 
 def _plugins_json(pythonpath, **env):
     environment = {**os.environ, "PYTHONPATH": str(pythonpath), **env}
-    done = subprocess.run([sys.executable, "-m", "silkctl", "plugins", "list", "-o",
-                           "json"], capture_output=True, text=True, env=environment)
+    done = subprocess.run(
+        [sys.executable, "-m", "silkctl", "plugins", "list", "-o", "json"],
+        capture_output=True,
+        text=True,
+        env=environment,
+    )
     return done
 
 
@@ -51,9 +56,12 @@ def test_plugins_list_shows_entry_point_plugin_when_distribution_installed(tmp_p
     assert done.returncode == 0, done.stderr
     rows = {row["name"]: row for row in json.loads(done.stdout)}
     assert rows["silk-web-policy"] == {
-        "name": "silk-web-policy", "module": "silk_web_policy",
-        "source": "entry point", "version": "1.2.3",
-        "hooks": ["silkctl_container_tag"]}
+        "name": "silk-web-policy",
+        "module": "silk_web_policy",
+        "source": "entry point",
+        "version": "1.2.3",
+        "hooks": ["silkctl_container_tag"],
+    }
     assert rows["default_policy"]["source"] == "builtin"
 
 
@@ -84,8 +92,9 @@ def test_hook_silkctl_container_tag_first_answer_wins(tmp_path, monkeypatch):
     _install_distribution(tmp_path, "silk-web-policy", "silk_web_policy", PLUGIN_SOURCE)
     monkeypatch.syspath_prepend(str(tmp_path))
     manager = build_manager()
-    web = ContainerInfo("c1", "10.255.1.2", "eth0", "/run/netns/x", "s-010255001002",
-                        {"group": "web"})
+    web = ContainerInfo(
+        "c1", "10.255.1.2", "eth0", "/run/netns/x", "s-010255001002", {"group": "web"}
+    )
     other = ContainerInfo("c2", "10.255.1.3", "eth0", "/run/netns/y", "s-010255001003")
     assert manager.hook.silkctl_container_tag(container=web) == 42
     assert manager.hook.silkctl_container_tag(container=other) is None

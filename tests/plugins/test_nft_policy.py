@@ -6,16 +6,29 @@ import pytest
 
 from silkctl.backends import netns
 from silkctl.errors import ConfigError
-from silkctl.plugins import ContainerInfo
-from silkctl.plugins import nft_policy
+from silkctl.plugins import ContainerInfo, nft_policy
 from silkctl.plugins.nft_policy import Enforcer, Policy
 
-POLICY = {"groups": {"web": 10, "db": 20},
-          "rules": [{"from": "web", "to": "db", "protocol": "tcp", "ports": "5432"}]}
-DB = ContainerInfo("c-db", "10.255.1.2", "eth0", "/run/netns/x", "s-010255001002",
-                   {"policy_group": "db"})
-WEB = ContainerInfo("c-web", "10.255.1.3", "eth0", "/run/netns/y", "s-010255001003",
-                    {"policy_group": "web"})
+POLICY = {
+    "groups": {"web": 10, "db": 20},
+    "rules": [{"from": "web", "to": "db", "protocol": "tcp", "ports": "5432"}],
+}
+DB = ContainerInfo(
+    "c-db",
+    "10.255.1.2",
+    "eth0",
+    "/run/netns/x",
+    "s-010255001002",
+    {"policy_group": "db"},
+)
+WEB = ContainerInfo(
+    "c-web",
+    "10.255.1.3",
+    "eth0",
+    "/run/netns/y",
+    "s-010255001003",
+    {"policy_group": "web"},
+)
 
 
 @pytest.fixture
@@ -30,22 +43,46 @@ def _ruleset(name):
     return netns.run(name, ["nft", "list", "ruleset"]).stdout
 
 
-@pytest.mark.parametrize("data, message", [
-    ([], "top level must be an object"),
-    ({"groups": {"web": 0}}, "tag 0 is not in 1..65535"),
-    ({"groups": {"web": 65536}}, "tag 65536 is not in 1..65535"),
-    ({"groups": {"web": "10"}}, "tag '10' is not in 1..65535"),
-    ({"groups": {"web": 1}, "rules": [{"from": "web", "to": "db"}]},
-     "to group 'db' is not in groups"),
-    ({"groups": {"web": 1}, "rules": [{"from": "web", "to": "web", "protocol": "icmp",
-                                       "ports": "1"}]}, "protocol 'icmp'"),
-    ({"groups": {"web": 1}, "rules": [{"from": "web", "to": "web", "ports": "9-2"}]},
-     "ports 9-2 are not within"),
-    ({"groups": {"web": 1}, "rules": [{"from": "web", "to": "web", "ports": "x"}]},
-     "is not N or N-M"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ([], "top level must be an object"),
+        ({"groups": {"web": 0}}, "tag 0 is not in 1..65535"),
+        ({"groups": {"web": 65536}}, "tag 65536 is not in 1..65535"),
+        ({"groups": {"web": "10"}}, "tag '10' is not in 1..65535"),
+        (
+            {"groups": {"web": 1}, "rules": [{"from": "web", "to": "db"}]},
+            "to group 'db' is not in groups",
+        ),
+        (
+            {
+                "groups": {"web": 1},
+                "rules": [
+                    {"from": "web", "to": "web", "protocol": "icmp", "ports": "1"}
+                ],
+            },
+            "protocol 'icmp'",
+        ),
+        (
+            {
+                "groups": {"web": 1},
+                "rules": [{"from": "web", "to": "web", "ports": "9-2"}],
+            },
+            "ports 9-2 are not within",
+        ),
+        (
+            {
+                "groups": {"web": 1},
+                "rules": [{"from": "web", "to": "web", "ports": "x"}],
+            },
+            "is not N or N-M",
+        ),
+    ],
+)
 def test_policy_parse_rejects_with_reason_when_invalid(data, message):
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):
+    with pytest.raises(
+        ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")
+    ):
         Policy.parse(data)
 
 
@@ -108,7 +145,9 @@ def test_enforcer_tag_for_raises_when_group_unknown(tmp_path):
     policy_file.write_text(json.dumps(POLICY))
     enforcer = Enforcer(str(policy_file), "10.255.0.0/16")
     enforcer.policy = Policy.parse(POLICY)
-    stray = ContainerInfo("c-x", "10.255.1.9", "eth0", "", "s-x", {"policy_group": "ops"})
+    stray = ContainerInfo(
+        "c-x", "10.255.1.9", "eth0", "", "s-x", {"policy_group": "ops"}
+    )
     assert enforcer.tag_for(WEB) == 10
     assert enforcer.tag_for(ContainerInfo("c", "10.255.1.8", "eth0", "", "s")) is None
     with pytest.raises(ConfigError, match="unknown group 'ops'"):

@@ -14,8 +14,11 @@ def _routes(bottle_app) -> set[tuple[str, str]]:
 
 
 def _documented(document) -> set[tuple[str, str]]:
-    return {(method.upper(), path) for path, item in document["paths"].items()
-            for method in item}
+    return {
+        (method.upper(), path)
+        for path, item in document["paths"].items()
+        for method in item
+    }
 
 
 def test_controller_document_lists_exactly_the_controller_routes(tmp_path):

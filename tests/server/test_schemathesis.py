@@ -26,20 +26,34 @@ def live_controller(certs_dir, tmp_path_factory):
 
 
 @schema.parametrize()
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                 HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+    ],
+)
 def test_controller_answers_within_its_document(case, live_controller):
     controller, session = live_controller
-    response = case.call(base_url=controller.url, session=session, cert=session.cert,
-                         verify=session.verify)
+    response = case.call(
+        base_url=controller.url,
+        session=session,
+        cert=session.cert,
+        verify=session.verify,
+    )
     assert response.status_code < 500, response.text
     case.validate_response(response)
 
 
 def test_controller_serves_its_openapi_document(live_controller):
     controller, session = live_controller
-    served = session.get(controller.url + "/openapi.json", timeout=5,
-                         verify=session.verify, cert=session.cert)
+    served = session.get(
+        controller.url + "/openapi.json",
+        timeout=5,
+        verify=session.verify,
+        cert=session.cert,
+    )
     assert served.status_code == 200
     assert served.json() == controller_document()
