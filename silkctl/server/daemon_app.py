@@ -24,7 +24,8 @@ def make_daemon_app(
     network_info: Callable[[], dict], registry: CollectorRegistry | None = None
 ):
     """A WSGI app answering `network_info()` as JSON on any path."""
-    app = bottle.Bottle(autojson=False)
+    app = bottle.Bottle()
+    app.config["json.enable"] = False
 
     ops.install(app, registry)
 
