@@ -64,10 +64,22 @@ def _quote(value) -> str:
     return text
 
 
+class CurrentStderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is when a record comes, not when set up
+    (an in-process CLI run swaps and closes its own stderr)."""
+
+    def __init__(self):
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+
 def configure(verbosity: int = 0, fmt: str = "text", stream=None) -> None:
     """Set up the `silkctl` logger; `verbosity` is the -v count minus the -q count."""
     level = LEVELS[max(-2, min(1, verbosity))]
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(stream) if stream else CurrentStderrHandler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else KeyValueFormatter())
     root = logging.getLogger("silkctl")
     root.handlers[:] = [handler]
