@@ -50,6 +50,14 @@ class _Config:
     @classmethod
     def from_dict(cls, values: dict):
         """Build from a dict, converting types; unknown keys are ignored."""
+        config, problems = cls._converted(values)
+        if problems:
+            raise ConfigError(f"invalid {cls.kind}: " + "; ".join(problems))
+        return config
+
+    @classmethod
+    def _converted(cls, values: dict):
+        """(config, type problems); a field of the wrong type keeps its default."""
         problems = []
         kwargs = {}
         for f in dataclasses.fields(cls):
@@ -59,9 +67,24 @@ class _Config:
                 kwargs[f.name] = _coerce(f, values[f.name])
             except (TypeError, ValueError) as err:
                 problems.append(f"{f.name}: {err}")
-        if problems:
-            raise ConfigError(f"invalid {cls.kind}: " + "; ".join(problems))
-        return cls(**kwargs)
+        return cls(**kwargs), problems
+
+    @classmethod
+    def check(cls, values: dict) -> list[str]:
+        """Every problem of a config file's values at once, for `config validate`:
+        wrong types, invalid values of the other keys, and unknown keys."""
+        config, problems = cls._converted(values)
+        mistyped = {problem.split(":", 1)[0] for problem in problems}
+        problems += [
+            problem
+            for problem in config.problems()
+            if problem.split(":", 1)[0] not in mistyped
+        ]
+        known = {f.name for f in dataclasses.fields(cls)}
+        problems += [
+            f"{key}: unknown key (misspelt?)" for key in sorted(set(values) - known)
+        ]
+        return problems
 
     def problems(self) -> list[str]:
         """Every invalid field as `key: reason`; empty when the config is usable."""
