@@ -7,7 +7,6 @@ app = typer.Typer(
 )
 
 # ---- serve controller --------------------------------------------------------
-# (owned by the controller work; see silkctl/server/)
 
 
 @app.command("controller")
@@ -80,7 +79,6 @@ def serve_controller(
 
 
 # ---- serve daemon ------------------------------------------------------------
-# (owned by the daemon work; see silkctl/daemon.py)
 
 
 def _daemon_option(key: str, flag: str = ""):
