@@ -8,7 +8,9 @@ fixed subnet), installs silk-cni as `silkctl cni install` does, then times,
 from inside the host namespace, N ADDs then N DELs with silk-cni and with
 the reference `ptp` plugin (IPAM: `host-local`) from /usr/lib/cni, the two
 taking turns call by call, each on its own N container namespaces. Prints
-per-verb median and p95 and the silk/ptp ratio.
+per-verb median and p95 and the silk/ptp ratio. Then it runs N ADDs at once
+and N DELs at once per plugin: wall time, and how many distinct addresses
+the N concurrent ADDs got (the target: all N succeed, all distinct).
 Nothing outside its own namespaces and temporary directory is touched.
 """
 
@@ -22,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -42,6 +45,13 @@ def _percentile(values: list[float], share: float) -> float:
 def _invoke(
     plugin: str, command: str, conf: dict, container: str, cni_path: str
 ) -> float:
+    return _call(plugin, command, conf, container, cni_path)[0]
+
+
+def _call(
+    plugin: str, command: str, conf: dict, container: str, cni_path: str
+) -> tuple[float, str]:
+    """(seconds, stdout) of one plugin call; exits naming the call when it fails."""
     env = {
         "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin"),
         "CNI_COMMAND": command,
@@ -61,7 +71,26 @@ def _invoke(
             f"{os.path.basename(plugin)} {command} {container} failed: "
             f"{done.stdout.strip()} {done.stderr.strip()}"
         )
-    return elapsed
+    return elapsed, done.stdout
+
+
+def _burst(plugin, conf, containers, cni_path) -> dict:
+    """All ADDs at once, then all DELs at once: wall time and distinct addresses."""
+    figures = {}
+    with ThreadPoolExecutor(max_workers=len(containers)) as pool:
+        for verb in ("ADD", "DEL"):
+            start = time.perf_counter()
+            outputs = list(
+                pool.map(
+                    lambda box, verb=verb: _call(plugin, verb, conf, box, cni_path)[1],
+                    containers,
+                )
+            )
+            figures[f"{verb}_wall_s"] = round(time.perf_counter() - start, 2)
+            if verb == "ADD":
+                addresses = {json.loads(out)["ips"][0]["address"] for out in outputs}
+                figures["distinct_addresses"] = len(addresses)
+    return figures
 
 
 def _measure(plugins: list[tuple], count: int) -> list[dict]:
@@ -110,24 +139,26 @@ def inner(options) -> None:
         },
     }
     bin_dir = os.path.join(options.work, "bin")
-    silk, ptp = _measure(
-        [
-            (
-                os.path.join(bin_dir, "silk-cni"),
-                silk_conf,
-                names[:count],
-                f"{bin_dir}:{REFERENCE_PLUGINS}",
-            ),
-            (
-                os.path.join(REFERENCE_PLUGINS, "ptp"),
-                ptp_conf,
-                names[count:],
-                REFERENCE_PLUGINS,
-            ),
-        ],
-        count,
-    )
+    plugins = [
+        (
+            os.path.join(bin_dir, "silk-cni"),
+            silk_conf,
+            names[:count],
+            f"{bin_dir}:{REFERENCE_PLUGINS}",
+        ),
+        (
+            os.path.join(REFERENCE_PLUGINS, "ptp"),
+            ptp_conf,
+            names[count:],
+            REFERENCE_PLUGINS,
+        ),
+    ]
+    silk, ptp = _measure(plugins, count)
     report = {"count": count}
+    report["concurrent"] = {
+        name: _burst(*plugin)
+        for name, plugin in (("silk-cni", plugins[0]), ("ptp+host-local", plugins[1]))
+    }
     for verb in ("ADD", "DEL"):
         row = {}
         for name, series in (("silk-cni", silk), ("ptp+host-local", ptp)):
@@ -157,6 +188,13 @@ def inner(options) -> None:
         print(
             f"{verb:<5} {'ratio silk/ptp':<16} {report[verb]['ratio_median']:>8.2f} "
             f"{report[verb]['ratio_p95']:>8.2f}"
+        )
+    print(f"{count} concurrent ADDs, then {count} concurrent DELs, per plugin")
+    for name, figures in report["concurrent"].items():
+        print(
+            f"{name:<16} ADD {figures['ADD_wall_s']:.2f} s, "
+            f"{figures['distinct_addresses']}/{count} distinct addresses; "
+            f"DEL {figures['DEL_wall_s']:.2f} s"
         )
 
 

@@ -49,9 +49,14 @@ def client_tls_context(
         context = ssl.create_default_context(
             ssl.Purpose.SERVER_AUTH, cafile=ca_cert_file
         )
+    except (OSError, ssl.SSLError) as err:
+        raise ConfigError(f"load CA certificate {ca_cert_file}: {err}") from err
+    try:
         context.load_cert_chain(cert_file, key_file)
     except (OSError, ssl.SSLError) as err:
-        raise ConfigError(f"load client TLS files: {err}") from err
+        raise ConfigError(
+            f"load client certificate {cert_file} and key {key_file}: {err}"
+        ) from err
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     return context
 
@@ -70,7 +75,11 @@ class ControllerClient:
         self.url = url
         self._scheme = parts.scheme
         self._host = parts.hostname
-        self._port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            port = parts.port
+        except ValueError as err:
+            raise ConfigError(f"controller url {url!r}: {err}") from err
+        self._port = port or (443 if parts.scheme == "https" else 80)
         self._tls = tls
         self._timeout = timeout
         self._local = threading.local()

@@ -114,7 +114,7 @@ def read_json_file(path: str) -> dict:
             data = json.load(handle)
     except OSError as err:
         raise ConfigError(f"read config file {path}: {err.strerror}") from err
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ConfigError(f"parse config file {path}: {err}") from err
     if not isinstance(data, dict):
         raise ConfigError(f"parse config file {path}: top level must be a JSON object")

@@ -38,7 +38,7 @@ def write_config(tmp_path, host, **overrides):
         ("missing-file", "read config file"),
         ("bad-json", "parse config file"),
         ("bad-value", "underlay_ip: 'not-an-ip' is not an IPv4 address"),
-        ("bad-tls", "load client TLS files"),
+        ("bad-tls", "load CA certificate"),
         ("unreachable-controller", "acquire subnet lease"),
     ],
 )
@@ -69,6 +69,8 @@ def test_daemon_exits_1_with_a_one_line_reason_when_it_cannot_start(
 
     assert code == 1
     assert last.startswith("error: ") and expected in last
+    if case == "bad-tls":
+        assert f"{cert}: [Errno 2] No such file or directory" in last
     assert link_json(host.netns, VTEP) is None
 
 

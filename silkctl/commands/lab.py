@@ -1,6 +1,7 @@
 """`silkctl lab up|status|exec|bench|down`: a whole fabric on one machine."""
 
 import os
+import signal
 import time
 from contextlib import contextmanager
 
@@ -14,7 +15,10 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-NAME_HELP = "Lab name: prefix of every namespace it makes (1-8 letters/digits)."
+NAME_HELP = (
+    "Lab name, the prefix of every namespace it makes: a lowercase letter, "
+    "then up to 7 lowercase letters or digits."
+)
 OUTPUT_HELP = "table or json."
 
 
@@ -61,22 +65,32 @@ def up(
         "--group",
         help="CONTAINER=GROUP: a container's policy group (repeat for several).",
     ),
+    keep_on_failure: bool = typer.Option(
+        False,
+        "--keep-on-failure",
+        help="Leave a lab that failed half-way in place to look at "
+        "(default: remove what was made).",
+    ),
     output_format: str = typer.Option(
         "table", "--output", "-o", callback=_check_output, help=OUTPUT_HELP
     ),
 ) -> None:
     """Build a fabric in namespaces, connect containers through silk-cni, prove it.
 
+    Hosts 1-200, containers 0-50 per host, underlay MTU 1280-9000. A failure
+    or Ctrl-C half-way removes what was made (unless --keep-on-failure).
+
     Example:
 
         silkctl lab up --hosts 3 --containers 2
-        silkctl lab exec h1c1 -- ping -c1 10.255.7.2
+        silkctl lab exec h1c1 -- ip route
         silkctl lab down
     """
     from silkctl.lab import fabric
     from silkctl.lab.probe import probe_all
 
     _require_root()
+    signal.signal(signal.SIGTERM, _interrupt)
     groups = {}
     for item in group:
         container, sep, group_name = item.partition("=")
@@ -94,6 +108,7 @@ def up(
         underlay_mtu=underlay_mtu,
         policy_file=policy,
         groups=groups,
+        keep_on_failure=keep_on_failure,
     )
     quiet = output_format == "json"
     state = fabric.up(options, step=(lambda _: _quiet()) if quiet else _step)
@@ -131,6 +146,22 @@ def up(
 @contextmanager
 def _quiet():
     yield
+
+
+_MAIN_PID = os.getpid()
+
+
+def _interrupt(signum, frame) -> None:
+    """SIGTERM during `lab up` rolls back like Ctrl-C does.
+
+    Processes forked on the way (pyroute2 forks into namespaces) inherit this
+    handler; they die of the signal as usual.
+    """
+    if os.getpid() != _MAIN_PID:
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
+    raise KeyboardInterrupt
 
 
 def _show_matrix(state, results) -> None:
@@ -200,6 +231,11 @@ def status(
         f"controller {controller['url']} "
         + ("[green]running[/green]" if controller["running"] else "[red]stopped[/red]")
     )
+    if not info["complete"]:
+        output.warn(
+            f"lab {name} was left half-built (--keep-on-failure or a killed `up`): "
+            f"`silkctl lab down --name {name}` removes it"
+        )
     output.show(
         output.table(
             "hosts",
@@ -264,9 +300,10 @@ def exec_(
 ) -> None:
     """Run a command in a container's (or host's) network namespace.
 
-    Example:
+    Example (container addresses are in `silkctl lab status`):
 
-        silkctl lab exec h1c1 -- ping -c1 10.255.7.2
+        silkctl lab exec h1c1 -- ip route
+        silkctl lab exec h1 -- ip neigh show dev silk-vtep
     """
     from silkctl.backends import netns
     from silkctl.lab import fabric
@@ -305,9 +342,11 @@ def down(name: str = typer.Option("silk", "--name", help=NAME_HELP)) -> None:
 def bench(
     name: str = typer.Option("silk", "--name", help=NAME_HELP),
     runs: int = typer.Option(
-        3, "--runs", help="Measurements per path (medians shown)."
+        3, "--runs", min=1, max=20, help="Measurements per path (medians shown)."
     ),
-    seconds: int = typer.Option(3, "--seconds", help="Seconds per iperf3 run."),
+    seconds: int = typer.Option(
+        3, "--seconds", min=1, max=60, help="Seconds per iperf3 run."
+    ),
     output_format: str = typer.Option(
         "table", "--output", "-o", callback=_check_output, help=OUTPUT_HELP
     ),

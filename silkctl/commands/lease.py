@@ -1,5 +1,7 @@
 """`silkctl lease list|show|release`: inspect and free leases on a controller."""
 
+import ipaddress
+
 import typer
 
 from silkctl import output
@@ -168,9 +170,19 @@ def _figure(value) -> str:
     return "?" if value is None else str(value)
 
 
+def _check_ip(value: str) -> str:
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an IPv4 address") from None
+    return value
+
+
 @app.command("show")
 def lease_show(
-    underlay_ip: str = typer.Argument(..., help="The host's underlay IP."),
+    underlay_ip: str = typer.Argument(
+        ..., callback=_check_ip, help="The host's underlay IP."
+    ),
     output_format: str = OUTPUT,
     controller: str = CONTROLLER,
     ca_cert: str = CA_CERT,
@@ -199,7 +211,9 @@ def lease_show(
 
 @app.command("release")
 def lease_release(
-    underlay_ip: str = typer.Argument(..., help="The host's underlay IP."),
+    underlay_ip: str = typer.Argument(
+        ..., callback=_check_ip, help="The host's underlay IP."
+    ),
     controller: str = CONTROLLER,
     ca_cert: str = CA_CERT,
     cert: str = CERT,

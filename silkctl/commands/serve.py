@@ -50,7 +50,8 @@ def serve_controller(
         None, "--health-check-port", help="Port of GET /health on 127.0.0.1."
     ),
 ) -> None:
-    """Run the lease controller: /leases over mutual TLS, /health on localhost.
+    """Run the lease controller: /leases over mutual TLS; /health, /metrics and
+    /log-level on plain HTTP at 127.0.0.1:health_check_port.
 
     Settings come from the config file, then SILKCTL_<KEY> environment
     variables, then these options. SIGTERM or SIGINT stops it cleanly.

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from silkctl.backends import netns
 from silkctl.backends.underlay import Underlay, destroy_all
-from silkctl.errors import Conflict, SilkError, Unavailable
+from silkctl.errors import ConfigError, Conflict, SilkError, Unavailable
 from silkctl.lab import database, processes, runtime
 from silkctl.lab.probe import listener_argv
 from silkctl.lab.state import (
@@ -37,6 +37,10 @@ CONTROLLER_HEALTH_PORT = 19683
 DAEMON_PORT = 23954
 REFERENCE_PLUGIN_DIR = "/usr/lib/cni"
 CNI_TYPE = "silk-cni"
+MAX_HOSTS = 200
+MAX_CONTAINERS = 50
+MIN_UNDERLAY_MTU = 1280  # VXLAN takes 50 bytes; containers keep IPv4's 576 and more
+MAX_UNDERLAY_MTU = 9000
 
 Step = Callable[[str], AbstractContextManager]
 
@@ -54,6 +58,7 @@ class LabOptions:
     subnet_prefix_length: int = 24
     policy_file: str = ""
     groups: dict[str, str] = field(default_factory=dict)
+    keep_on_failure: bool = False
 
 
 def lab_directory(name: str) -> str:
@@ -64,16 +69,44 @@ def silkctl_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "silkctl", *args]
 
 
+def check_options(options: LabOptions) -> None:
+    """Refuse bad options before anything is made, naming the option."""
+    if not 1 <= options.hosts <= MAX_HOSTS:
+        raise ConfigError(f"--hosts: {options.hosts} is not in 1-{MAX_HOSTS}")
+    if not 0 <= options.containers <= MAX_CONTAINERS:
+        raise ConfigError(
+            f"--containers: {options.containers} is not in 0-{MAX_CONTAINERS}"
+        )
+    if options.db not in database.KINDS:
+        raise ConfigError(
+            f"--db: {options.db!r} is not one of {', '.join(database.KINDS)}"
+        )
+    if not MIN_UNDERLAY_MTU <= options.underlay_mtu <= MAX_UNDERLAY_MTU:
+        raise ConfigError(
+            f"--underlay-mtu: {options.underlay_mtu} is not in "
+            f"{MIN_UNDERLAY_MTU}-{MAX_UNDERLAY_MTU}"
+        )
+    from silkctl.backends import registry
+    from silkctl.plugins.manager import get_manager
+
+    backends = registry.available(get_manager())
+    if options.encapsulation not in backends:
+        raise ConfigError(
+            f"--encapsulation: {options.encapsulation!r} is not one of "
+            f"{', '.join(sorted(backends))}"
+        )
+
+
 def up(options: LabOptions, step: Step = lambda _: nullcontext()) -> LabState:
-    """Build the whole lab; on failure the partial lab stays for `down` to remove."""
+    """Build the whole lab. A failure or Ctrl-C half-way removes what was made,
+    unless `keep_on_failure`; a SIGKILL leaves it for `down` to remove."""
+    check_options(options)
     directory = lab_directory(options.name)
     if LabState.load(directory) is not None or netns.names(options.name + "-"):
         raise Conflict(
             f"lab {options.name} is already up (or left over): "
             f"run `silkctl lab down --name {options.name}` first"
         )
-    if not 1 <= options.hosts <= 200 or not 0 <= options.containers <= 50:
-        raise SilkError("--hosts must be 1-200 and --containers 0-50")
     if options.policy_file:
         from silkctl.plugins.nft_policy import Policy
 
@@ -102,6 +135,35 @@ def up(options: LabOptions, step: Step = lambda _: nullcontext()) -> LabState:
     state.policy_file = options.policy_file
     state.groups = dict(options.groups)
     state.save()
+    builder = os.getpid()
+    try:
+        _build(state, options, step)
+    except BaseException as err:
+        # A child forked on the way (pyroute2 forks into namespaces) that gets
+        # the terminal's Ctrl-C too must not roll back: only the builder does.
+        if options.keep_on_failure or os.getpid() != builder:
+            raise
+        removed = down(options.name)
+        what = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+        raise LabRolledBack(
+            f"lab {options.name} {what}: {_reason(err)}; rolled back "
+            f"({', '.join(removed) or 'nothing made yet'})"
+        ) from err
+    return state
+
+
+class LabRolledBack(SilkError):
+    """`lab up` failed or was interrupted and removed what it had made."""
+
+
+def _reason(err: BaseException) -> str:
+    if isinstance(err, KeyboardInterrupt):
+        return "Ctrl-C"
+    return str(err) or type(err).__name__
+
+
+def _build(state: LabState, options: LabOptions, step: Step) -> None:
+    directory = state.directory
     underlay = Underlay(options.name, options.underlay_cidr, options.underlay_mtu)
 
     with step("certificates"):
@@ -150,7 +212,6 @@ def up(options: LabOptions, step: Step = lambda _: nullcontext()) -> LabState:
                 add_container(state, host, number)
     state.complete = True
     state.save()
-    return state
 
 
 def _certs(state: LabState, name: str) -> str:

@@ -176,14 +176,7 @@ def test_lab_down_removes_everything_when_up_was_killed_half_way(lab_name):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    state_file = os.path.join(directory, "lab.json")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if os.path.exists(state_file) and json.load(open(state_file)).get(
-            "controller_pid"
-        ):
-            break
-        time.sleep(0.05)
+    wait_for_controller_pid(directory, up)
     up.send_signal(signal.SIGKILL)
     up.wait()
     assert netns.names(lab_name + "-")  # it got far enough to leave things behind
@@ -196,6 +189,64 @@ def test_lab_up_refuses_when_lab_already_up(lab_name):
     again = silkctl("lab", "up", "--hosts", "1", "--name", lab_name, check=False)
     assert again.returncode != 0
     assert f"lab {lab_name} is already up" in again.stderr
+    # The refused second `up` rolled nothing back: the first lab still runs.
+    status = json.loads(
+        silkctl("lab", "status", "--name", lab_name, "-o", "json").stdout
+    )
+    assert status["controller"]["running"] is True
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (("--db", "oracle"), "--db: 'oracle' is not one of sqlite, postgres, mysql"),
+        (("--underlay-mtu", "99999"), "--underlay-mtu: 99999 is not in 1280-9000"),
+        (("--encapsulation", "foo"), "--encapsulation: 'foo' is not one of host-gw"),
+        (("--hosts", "0"), "--hosts: 0 is not in 1-200"),
+        (("--containers", "-1"), "--containers: -1 is not in 0-50"),
+    ],
+)
+def test_lab_up_refuses_bad_options_before_making_anything(lab_name, option, message):
+    done = silkctl("lab", "up", "--name", lab_name, *option, check=False)
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith(f"error: {message}")
+    assert_nothing_left(lab_name, fabric.lab_directory(lab_name))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_lab_up_rolls_back_everything_when_interrupted_half_way(lab_name, signum):
+    directory = fabric.lab_directory(lab_name)
+    up = subprocess.Popen(
+        [sys.executable, "-m", "silkctl", "lab", "up", "--hosts", "2"]
+        + ["--name", lab_name],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for_controller_pid(directory, up)
+    up.send_signal(signum)
+    _, stderr = up.communicate(timeout=60)
+    assert up.returncode == 1
+    assert stderr.strip().startswith(f"error: lab {lab_name} interrupted: Ctrl-C; ")
+    assert "rolled back (" in stderr and "namespaces" in stderr
+    assert_nothing_left(lab_name, directory)
+
+
+def wait_for_controller_pid(directory, up):
+    state_file = os.path.join(directory, "lab.json")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if up.poll() is not None:
+            raise AssertionError(
+                f"lab up exited {up.returncode} before its controller: "
+                f"{up.stderr.read() if up.stderr else ''}"
+            )
+        if os.path.exists(state_file):
+            with open(state_file) as handle:
+                if json.load(handle).get("controller_pid"):
+                    return
+        time.sleep(0.05)
+    raise AssertionError("lab up never started its controller")
 
 
 def test_lab_commands_fail_in_one_line_when_lab_missing(unique):
