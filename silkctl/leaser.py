@@ -7,7 +7,9 @@ database's UNIQUE constraints settle races between controllers and a lost
 race simply tries again. Renew inserts a lease it has never seen and
 refuses (409) one that differs from the stored row. Release is idempotent.
 Expired leases are hidden from the routable list but stay until reclaimed.
-Time always comes from the database server's clock.
+Time always comes from the database server's clock. An underlay address
+must be a host's unicast IPv4 address: 0.0.0.0/8, loopback, multicast,
+240.0.0.0/4 and broadcast are refused (400, or 409 on renew as §1.7 says).
 """
 
 import functools
@@ -27,20 +29,48 @@ ACQUIRE_ATTEMPTS = 10
 # Renew and release retry only lost races (deadlocks).
 WRITE_ATTEMPTS = 5
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+_THIS_NETWORK = ipaddress.IPv4Network("0.0.0.0/8")
+_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
 
 
 def parse_underlay_ip(value) -> str:
-    """The canonical text of an IPv4 underlay address; BadRequest otherwise."""
+    """The canonical text of a host's IPv4 underlay address; BadRequest otherwise."""
     if not isinstance(value, str):
         raise BadRequest(f"underlay_ip: expected a string, got {_kind(value)}")
     try:
-        return str(ipaddress.IPv4Address(value))
+        address = ipaddress.IPv4Address(value)
     except ValueError:
         raise BadRequest(f"invalid ipv4 address: {value}") from None
+    reason = _unusable(address)
+    if reason:
+        raise BadRequest(f"invalid underlay_ip {address}: {reason}")
+    return str(address)
+
+
+def _unusable(address: ipaddress.IPv4Address) -> str:
+    """Why `address` cannot be a host's unicast underlay address ("" if it can)."""
+    if address.is_unspecified:
+        return "unspecified address"
+    if address in _THIS_NETWORK:
+        return "this-network address (0.0.0.0/8)"
+    if address == _BROADCAST:
+        return "broadcast address"
+    if address.is_loopback:
+        return "loopback address"
+    if address.is_multicast:
+        return "multicast address"
+    if address.is_reserved:
+        return "reserved address (240.0.0.0/4)"
+    return ""
 
 
 def _kind(value) -> str:
     return "null" if value is None else type(value).__name__
+
+
+def _cause(err: ValueError) -> str:
+    text = str(err)
+    return text[:1].lower() + text[1:]
 
 
 @functools.lru_cache(maxsize=16384)
@@ -48,16 +78,23 @@ def _check_lease(lease: Lease) -> Lease:
     """A lease as renew accepts it, normalised; NonRetriable (409) when invalid.
     Cached: every host renews the same lease over and over."""
     try:
-        underlay = str(ipaddress.IPv4Address(lease.underlay_ip))
-    except ValueError:
+        underlay = ipaddress.IPv4Address(lease.underlay_ip)
+    except ValueError as err:
         raise NonRetriable(
-            f"renew-subnet-lease: invalid underlay_ip {lease.underlay_ip!r}"
+            f"renew-subnet-lease: invalid underlay_ip {lease.underlay_ip!r}: "
+            f"{_cause(err)}"
         ) from None
+    reason = _unusable(underlay)
+    if reason:
+        raise NonRetriable(
+            f"renew-subnet-lease: invalid underlay_ip {lease.underlay_ip!r}: {reason}"
+        )
     try:
         network = ipaddress.IPv4Network(lease.overlay_subnet)
-    except ValueError:
+    except ValueError as err:
         raise NonRetriable(
-            f"renew-subnet-lease: invalid overlay_subnet {lease.overlay_subnet!r}"
+            f"renew-subnet-lease: invalid overlay_subnet {lease.overlay_subnet!r}: "
+            f"{_cause(err)}"
         ) from None
     if "/" not in lease.overlay_subnet:
         raise NonRetriable(
@@ -70,7 +107,7 @@ def _check_lease(lease: Lease) -> Lease:
             f"renew-subnet-lease: invalid overlay_hardware_addr "
             f"{lease.overlay_hardware_addr!r}"
         )
-    return Lease(underlay, str(network), mac)
+    return Lease(str(underlay), str(network), mac)
 
 
 def _lease(row: Row) -> Lease:

@@ -93,6 +93,79 @@ def test_acquire_rejects_a_non_ipv4_underlay(leaser, bad):
     assert leaser.all_leases()[1] == []
 
 
+NOT_HOST_ADDRESSES = [
+    ("0.0.0.0", "unspecified address"),
+    ("0.255.255.255", "this-network address (0.0.0.0/8)"),
+    ("127.0.0.1", "loopback address"),
+    ("127.255.0.9", "loopback address"),
+    ("224.0.0.1", "multicast address"),
+    ("239.255.255.255", "multicast address"),
+    ("240.0.0.1", "reserved address (240.0.0.0/4)"),
+    ("255.255.255.255", "broadcast address"),
+]
+
+
+@pytest.mark.parametrize(("ip", "reason"), NOT_HOST_ADDRESSES)
+def test_acquire_refuses_with_bad_request_when_underlay_is_not_a_host_address(
+    leaser, ip, reason
+):
+    with pytest.raises(BadRequest) as caught:
+        leaser.acquire(ip)
+    assert str(caught.value) == f"invalid underlay_ip {ip}: {reason}"
+    assert leaser.all_leases()[1] == []
+
+
+@pytest.mark.parametrize(
+    "ip", ["1.0.0.1", "126.255.255.255", "128.0.0.1", "169.254.1.1", "223.255.255.254"]
+)
+def test_acquire_leases_when_underlay_is_a_unicast_address_at_a_range_edge(leaser, ip):
+    assert leaser.acquire(ip).underlay_ip == ip
+
+
+@pytest.mark.parametrize(("ip", "reason"), NOT_HOST_ADDRESSES[:3])
+def test_release_refuses_with_bad_request_when_underlay_is_not_a_host_address(
+    leaser, ip, reason
+):
+    # Not the idempotent success of an unknown host: such an address is bad input.
+    leaser.acquire("10.0.0.1")
+    before = leaser.all_leases()[1]
+    with pytest.raises(BadRequest) as caught:
+        leaser.release(ip)
+    assert str(caught.value) == f"invalid underlay_ip {ip}: {reason}"
+    assert leaser.all_leases()[1] == before
+
+
+@pytest.mark.parametrize(("ip", "reason"), NOT_HOST_ADDRESSES)
+def test_renew_refuses_as_non_retriable_when_underlay_is_not_a_host_address(
+    leaser, ip, reason
+):
+    with pytest.raises(NonRetriable) as caught:
+        leaser.renew(Lease(ip, "10.255.1.0/24", "ee:ee:0a:ff:01:00"))
+    assert str(caught.value) == (
+        f"renew-subnet-lease: invalid underlay_ip '{ip}': {reason}"
+    )
+    assert leaser.all_leases()[1] == []
+
+
+@pytest.mark.parametrize(
+    ("subnet", "cause"),
+    [
+        ("10.255.0.0/99", "'99' is not a valid netmask"),
+        ("10.255.1.7/24", "10.255.1.7/24 has host bits set"),
+        ("10.255.1.300/24", "octet 300 (> 255) not permitted in '10.255.1.300'"),
+    ],
+)
+def test_renew_error_names_the_cause_when_overlay_subnet_is_invalid(
+    leaser, subnet, cause
+):
+    with pytest.raises(NonRetriable) as caught:
+        leaser.renew(Lease("10.0.0.1", subnet, "ee:ee:0a:ff:01:00"))
+    assert str(caught.value) == (
+        f"renew-subnet-lease: invalid overlay_subnet '{subnet}': {cause}"
+    )
+    assert leaser.all_leases()[1] == []
+
+
 def test_renew_keeps_a_lease_routable_without_changing_the_tag(leaser):
     lease = leaser.acquire("10.0.0.1")
     tag = leaser.routable_tag()

@@ -1,7 +1,8 @@
 """The controller's `/leases` routes: decode the request, call the leaser, encode.
 
 Wire format as the reference (SPEC §1.3): bodies are JSON whatever the
-Content-Type says, answers are the lease, `{}` or `{"error": ...}`.
+Content-Type says, answers are the lease, `{}` or `{"error": ...}`. Bodies
+nested too deeply, or holding NaN or an infinite number, are refused (400).
 `GET /leases` carries an ETag and answers 304 to a matching If-None-Match
 after one cheap query; the encoded list is kept per ETag, so unchanged
 lists are not read or encoded again. `GET /leases?all=1` is for operators:
@@ -11,6 +12,7 @@ pool size minus rows) and `stale` (not renewed for `stale_seconds`).
 """
 
 import json
+import math
 
 import bottle
 
@@ -54,10 +56,23 @@ def _read_body(environ) -> bytes:
     return b"".join(parts)
 
 
+def _no_constant(name: str):
+    raise BadRequest(f"unmarshal-request: {name} is not valid JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise BadRequest(f"unmarshal-request: number {text[:20]} out of range")
+    return value
+
+
 def _json_object(environ) -> dict:
     body = _read_body(environ)
     try:
-        data = json.loads(body)
+        data = json.loads(body, parse_constant=_no_constant, parse_float=_finite)
+    except RecursionError:
+        raise BadRequest("unmarshal-request: body nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as err:
         raise BadRequest(f"unmarshal-request: {err}") from None
     if not isinstance(data, dict):

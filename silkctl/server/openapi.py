@@ -4,7 +4,17 @@ the routes the Bottle apps really have."""
 
 from silkctl import __version__
 
-IPV4 = {"type": "string", "format": "ipv4", "example": "10.0.16.5"}
+_OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+# A host's unicast address: first octet 1-223 but not 127, so no 0.0.0.0/8,
+# loopback, multicast, 240.0.0.0/4 or broadcast (silkctl.leaser refuses them).
+_UNICAST_FIRST = "(22[0-3]|2[01][0-9]|1[01][0-9]|12[0-689]|1[3-9][0-9]|[1-9][0-9]?)"
+IPV4 = {
+    "type": "string",
+    "format": "ipv4",
+    "pattern": f"^{_UNICAST_FIRST}(\\.{_OCTET}){{3}}$",
+    "description": "unicast IPv4 address of the host on the underlay network",
+    "example": "10.0.16.5",
+}
 CIDR = {"type": "string", "example": "10.255.30.0/24"}
 MAC = {"type": "string", "example": "ee:ee:0a:ff:1e:00"}
 
@@ -46,7 +56,7 @@ def _errors(*codes: int) -> dict:
         400: "malformed request",
         404: "unknown path",
         405: "wrong method",
-        409: "conflict (no lease available, lease mismatch)",
+        409: "conflict (no lease available; on renew: invalid lease, lease mismatch)",
         413: "body over 64 KiB",
         500: "server or database failure",
         503: "database unavailable",

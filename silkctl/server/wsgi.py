@@ -5,6 +5,8 @@ free one, read back from `.port`), serves from a background thread and
 stops on `stop()`. `serve_forever()` is the service entry: it blocks until
 SIGTERM or SIGINT, then stops cleanly. The TLS context comes from
 `silkctl.certs.server_tls_context`, which requires a client certificate.
+cheroot's own answers to requests it cannot parse (bad Content-Length, bad
+request line, ...) are JSON `{"error": "read-request: ..."}` like the apps'.
 """
 
 import logging
@@ -13,8 +15,11 @@ import ssl
 import threading
 
 from cheroot import errors as cheroot_errors
+from cheroot import server as cheroot_server
 from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
+
+from silkctl.server.errors import error_body
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +61,41 @@ class _ContextAdapter(BuiltinSSLAdapter):
         }
 
 
+class _JsonErrorRequest(cheroot_server.HTTPRequest):
+    """cheroot's request whose own error answers are JSON, not plain text."""
+
+    def simple_response(self, status, msg=""):
+        status = str(status)
+        if isinstance(msg, bytes):
+            msg = msg.decode("iso-8859-1")
+        cause = (msg or status.partition(" ")[2]).strip().rstrip(".").lower()
+        body = error_body(f"read-request: {cause}")
+        head = [
+            f"{self.server.protocol} {status}",
+            f"Content-Length: {len(body)}",
+            "Content-Type: application/json",
+        ]
+        if status[:3] in ("413", "414"):
+            self.close_connection = True
+            if self.response_protocol == "HTTP/1.1":
+                head.append("Connection: close")
+        head.append("\r\n")
+        try:
+            self.conn.wfile.write("\r\n".join(head).encode("iso-8859-1") + body)
+        except OSError as err:
+            if err.args[0] not in cheroot_errors.socket_errors_to_ignore:
+                raise
+
+
+class _JsonErrorConnection(cheroot_server.HTTPConnection):
+    RequestHandlerClass = _JsonErrorRequest
+
+
 class _Server(wsgi.Server):
-    """cheroot's server with its error log sent to `logging` instead of stderr."""
+    """cheroot's server with its error log sent to `logging` instead of stderr,
+    and its own error answers in JSON."""
+
+    ConnectionClass = _JsonErrorConnection
 
     def error_log(self, msg="", level=logging.INFO, traceback=False):
         # Refused handshakes and dropped clients are routine: keep them at debug.

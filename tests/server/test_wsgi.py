@@ -1,6 +1,7 @@
 """Tests of silkctl/server/wsgi.py: binding, mutual TLS, stopping."""
 
 import http.client
+import json
 import socket
 import ssl
 
@@ -87,6 +88,58 @@ def test_wsgi_server_refuses_tls_older_than_1_2(tls_server, certs_dir):
         pass
     with pytest.raises((ssl.SSLError, ConnectionError)):
         _get(tls_server.port, context)
+
+
+def _raw(port, request: bytes, context=None) -> http.client.HTTPResponse:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    if context is not None:
+        sock = context.wrap_socket(sock, server_hostname="127.0.0.1")
+    sock.sendall(request)
+    response = http.client.HTTPResponse(sock)
+    response.begin()
+    response.body = response.read()
+    sock.close()
+    return response
+
+
+BAD_LENGTH = b"PUT /leases/acquire HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n"
+
+
+def _assert_json_error(response, status: int, error: str) -> None:
+    assert response.status == status
+    assert response.getheader("Content-Type") == "application/json"
+    assert json.loads(response.body) == {"error": error}
+
+
+def test_wsgi_server_answers_json_when_content_length_is_malformed():
+    # The plain-HTTP listener: the controller's health and metrics port.
+    server = WsgiServer(hello, "127.0.0.1", 0, threads=2).start()
+    try:
+        _assert_json_error(
+            _raw(server.port, BAD_LENGTH),
+            400,
+            "read-request: malformed content-length header",
+        )
+        _assert_json_error(
+            _raw(server.port, b"NONSENSE\r\n\r\n"),
+            400,
+            "read-request: malformed request-line",
+        )
+    finally:
+        server.stop()
+
+
+def test_wsgi_server_answers_json_over_tls_when_content_length_is_malformed(
+    tls_server, certs_dir
+):
+    context = client_tls_context(
+        certs_dir.ca_cert, certs_dir.client_cert, certs_dir.client_key
+    )
+    _assert_json_error(
+        _raw(tls_server.port, BAD_LENGTH, context),
+        400,
+        "read-request: malformed content-length header",
+    )
 
 
 def test_wsgi_server_stop_is_idempotent():
