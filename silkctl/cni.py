@@ -113,6 +113,8 @@ def loads(text: str):
         value, end = _scan(text, start)
     except StopIteration as stop:
         raise ValueError(f"expecting a value at char {stop.value}") from None
+    except RecursionError:
+        raise ValueError("document nested too deeply") from None
     except SystemError:
         # The C scanner raises its errors through json.decoder, which it expects
         # to be loaded already; load it (only on this error path) and rescan.

@@ -28,6 +28,7 @@ def assert_spec_error(run, code: int, text: str, version: str = "1.1.0") -> None
     "stdin, code, text",
     [
         ("{this is not json", 6, "decode network config"),
+        ("[" * 30000, 6, "decode network config: document nested too deeply"),
         (
             '{"cniVersion": "7.0.0", "name": "silk", "type": "silk-cni"}',
             1,
