@@ -5,7 +5,7 @@ import sys
 import typer
 
 from silkctl import __version__, logsetup, output
-from silkctl.commands import SUB_APPS
+from silkctl.commands import COMMANDS, SUB_APPS
 from silkctl.errors import SilkError
 
 app = typer.Typer(
@@ -18,6 +18,8 @@ app = typer.Typer(
 
 for sub_app, name in SUB_APPS:
     app.add_typer(sub_app, name=name)
+for function, name in COMMANDS:
+    app.command(name)(function)
 
 
 def _version(value: bool) -> None:

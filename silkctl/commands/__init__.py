@@ -1,4 +1,5 @@
-"""The sub-apps `silkctl` mounts, as (typer app, command name) pairs."""
+"""What `silkctl` mounts: command groups as (typer app, name) pairs in
+`SUB_APPS`, single commands as (function, name) pairs in `COMMANDS`."""
 
 from silkctl.commands import (
     certs,
@@ -23,5 +24,6 @@ SUB_APPS = [
     (lease.app, "lease"),
     (cni_cmd.app, "cni"),
     (container.app, "container"),
-    (teardown.app, "teardown"),
 ]
+
+COMMANDS = [(teardown.teardown, "teardown")]

@@ -4,10 +4,7 @@ import typer
 
 from silkctl import output
 
-app = typer.Typer()
 
-
-@app.callback(invoke_without_command=True)
 def teardown(
     config_file: str = typer.Option(
         ..., "--config", "-c", help="Daemon config file (JSON)."
