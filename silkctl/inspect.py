@@ -146,6 +146,8 @@ def inspect_host(config, namespace: str | None = None) -> dict:
 
 
 def _inspect(config) -> dict:
+    # TODO: only the vxlan backend is inspected; a host-gw host has no VTEP and
+    # is always reported as drifted, with no lease found.
     report = {
         "underlay_ip": config.underlay_ip,
         "overlay_network": config.overlay_network,
@@ -190,4 +192,6 @@ def _inspect(config) -> dict:
         )
         or report["vtep"] is None
     )
+    # Without the controller's leases or a local lease nothing was compared.
+    report["compared"] = leases is not None and report["lease"] is not None
     return report

@@ -30,7 +30,8 @@ def inspect(
 ) -> None:
     """Show the lease, daemon health and metrics, VTEP, per-peer drift, containers.
 
-    Exits 1 when the kernel differs from what the controller's leases call for.
+    Exits 1 when the kernel differs from what the controller's leases call for,
+    2 when nothing could be compared (controller unreachable, no local lease).
 
     Example:
 
@@ -54,6 +55,16 @@ def inspect(
         _show(report)
     if report["drift"]:
         raise typer.Exit(1)
+    if not report["compared"]:
+        output.error(
+            "drift unknown: "
+            + (
+                f"controller: {report['controller_error']}"
+                if report["controller_error"]
+                else "no lease found on the host"
+            )
+        )
+        raise typer.Exit(2)
 
 
 def _show(report: dict) -> None:
@@ -111,8 +122,7 @@ def _show(report: dict) -> None:
             [(c["id"], c.get("ip"), c.get("ifname")) for c in report["containers"]],
         )
     )
-    output.console.print(
-        "[bold red]drift[/bold red]"
-        if report["drift"]
-        else "[bold green]no drift[/bold green]"
-    )
+    if report["drift"]:
+        output.console.print("[bold red]drift[/bold red]")
+    elif report["compared"]:
+        output.console.print("[bold green]no drift[/bold green]")

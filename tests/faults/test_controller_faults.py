@@ -69,7 +69,10 @@ def test_leases_survive_when_controller_is_sigkilled_under_load(
                 20,
                 "every client to renew again",
             )
-            report.check(True, f"all {CLIENTS} clients renewed after restart {round_}")
+            report.check(
+                load.all_ok_since(mark),
+                f"all {CLIENTS} clients renewed after restart {round_}",
+            )
             report.check(errors_before > 0, "clients noticed the outage")
         load.stop()
         leases = ctl.client().list_all()["leases"]

@@ -96,7 +96,7 @@ def test_kernel_state_is_exact_after_daemon_sigkilled_mid_convergence(
             if time.monotonic() > deadline:
                 pytest.fail(f"kernel never converged: {diff and diff.summary()}")
             time.sleep(0.5)
-        report.check(True, "desired vs kernel diff is empty after restart")
+        report.check(not diff, "desired vs kernel diff is empty after restart")
         report.check(restarted.alive(), "restarted daemon is running")
         routes = len(vtep_routes(host.netns))
         report.check(routes == PEERS, f"{PEERS} peer routes, kernel has {routes}")

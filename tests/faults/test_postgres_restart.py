@@ -128,7 +128,10 @@ def test_leases_survive_when_postgres_restarts_under_renew_load(
             )
             report.check(load.errors() > errors_before, "clients saw the outage")
             report.check(ctl.proc.poll() is None, "controller kept running")
-            report.check(True, f"all {CLIENTS} clients recovered after {mode} stop")
+            report.check(
+                load.all_ok_since(mark),
+                f"all {CLIENTS} clients recovered after {mode} stop",
+            )
         load.stop()
         leases = ctl.client().list_all()["leases"]
     finally:

@@ -94,21 +94,37 @@ def check_host_inspect(lab_name):
     state = fabric.load(lab_name)
     daemon = state.host("h1").daemon_pid
     victim = healthy["peers"][0]["overlay_subnet"]
+    changed = healthy["peers"][1]["overlay_subnet"]
+    neigh = ["ip", "neigh", "replace"]
     os.kill(daemon, signal.SIGSTOP)  # hold the daemon so it cannot repair first
     try:
         netns.run(h1, ["ip", "route", "del", victim])
+        lladdr = ["lladdr", "ee:ee:00:00:00:01", "dev", "silk-vtep", "nud", "permanent"]
+        netns.run(h1, [*neigh, changed.split("/")[0], *lladdr])
+        netns.run(h1, [*neigh, "10.255.250.0", *lladdr])
         drifted = silkctl("host", "inspect", "--netns", h1, "-o", "json", check=False)
     finally:
         os.kill(daemon, signal.SIGCONT)
     assert drifted.returncode == 1
     report = json.loads(drifted.stdout)
     rows = {p["overlay_subnet"]: p for p in report["peers"]}
-    assert rows[victim]["route"] == "missing"
-    assert (rows[victim]["arp"], rows[victim]["fdb"]) == ("ok", "ok")
+    assert (rows[victim]["route"], rows[victim]["arp"]) == ("missing", "ok")
+    assert (rows[changed]["route"], rows[changed]["arp"]) == ("ok", "different")
+    assert report["stale"] == [{"table": "arp", "entry": "arp 10.255.250.0"}]
     deadline = time.monotonic() + 10
     while silkctl("host", "inspect", "--netns", h1, check=False).returncode != 0:
         assert time.monotonic() < deadline, "the daemon did not repair the route"
         time.sleep(0.2)
+
+    # With the controller unanswering nothing can be compared: exit 2, not 0.
+    os.kill(state.controller_pid, signal.SIGSTOP)
+    try:
+        unknown = silkctl("host", "inspect", "--netns", h1, check=False)
+    finally:
+        os.kill(state.controller_pid, signal.SIGCONT)
+    assert unknown.returncode == 2
+    assert "error: drift unknown: controller: GET /leases" in unknown.stderr
+    assert "no drift" not in unknown.stdout
 
 
 def test_lab_up_connects_every_pair_when_database_is_postgres(lab_name):
