@@ -106,3 +106,29 @@ def test_load_module_raises_config_error_when_module_missing():
 
     with pytest.raises(ConfigError, match="plugins: import no_such_silk_plugin"):
         load_module(build_manager(entry_points=False), "no_such_silk_plugin")
+
+
+def test_plugins_list_shows_plugins_named_in_a_daemon_config(tmp_path):
+    (tmp_path / "silk_local_policy.py").write_text(PLUGIN_SOURCE)
+    config = tmp_path / "daemon.json"
+    config.write_text(
+        json.dumps(
+            {
+                "underlay_ip": "10.0.0.21",
+                "plaintext": True,
+                "plugins": ["silk_local_policy"],
+            }
+        )
+    )
+    environment = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "silkctl", "plugins", "list"]
+        + ["--config", str(config), "-o", "json"],
+        capture_output=True,
+        text=True,
+        env=environment,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = {row["name"]: row for row in json.loads(done.stdout)}
+    assert rows["silk_local_policy"]["source"] == "config"
+    assert rows["silk_local_policy"]["hooks"] == ["silkctl_container_tag"]
