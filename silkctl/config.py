@@ -277,7 +277,11 @@ class ControllerConfig(_Config):
     server_threads: int = setting(
         8, "Worker threads of the WSGI server (each holds one database connection)."
     )
-    max_open_connections: int = setting(200, "Most database connections held open.")
+    max_open_connections: int = setting(
+        200,
+        "Kept for compatibility with the reference; each of server_threads "
+        "holds one database connection.",
+    )
     max_idle_connections: int = setting(
         10, "Kept for compatibility with the reference."
     )

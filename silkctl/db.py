@@ -30,6 +30,7 @@ import itertools
 import logging
 import os
 import re
+import ssl
 import threading
 import time
 import uuid
@@ -298,6 +299,14 @@ def _from_url(url: str, timeout: float) -> peewee.Database:
     )
 
 
+def _is_int(value) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, str) and value.isdigit()
+
+
 def _from_object(spec: dict) -> peewee.Database:
     kind = spec.get("type")
     problems = [
@@ -307,9 +316,15 @@ def _from_object(spec: dict) -> peewee.Database:
     ]
     if kind not in ("postgres", "mysql"):
         problems.insert(0, f"database.type: {kind!r} is not postgres or mysql")
+    port = spec.get("port")
+    if port and not (_is_int(port) and 1 <= int(port) <= 65535):
+        problems.append(f"database.port: {port!r} is not a port number (1-65535)")
+    timeout = spec.get("timeout")
+    if timeout is not None and not (_is_int(timeout) and int(timeout) >= 1):
+        problems.append(f"database.timeout: {timeout!r} must be whole seconds >= 1")
     if problems:
         raise ConfigError("; ".join(problems))
-    timeout = spec.get("timeout") or DEFAULT_TIMEOUT
+    timeout = int(timeout) if timeout else DEFAULT_TIMEOUT
     name = spec.get("database_name") or ""
     ca_cert = spec.get("ca_cert") or None
     verify_name = not spec.get("skip_hostname_validation", False)
@@ -334,12 +349,19 @@ def _from_object(spec: dict) -> peewee.Database:
             timeout,
         )
     options = {}
-    if spec.get("require_ssl"):
+    if spec.get("require_ssl") and ca_cert:
         options = {
             "ssl_ca": ca_cert,
-            "ssl_verify_cert": bool(ca_cert),
-            "ssl_verify_identity": bool(ca_cert) and verify_name,
+            "ssl_verify_cert": True,
+            "ssl_verify_identity": verify_name,
         }
+    elif spec.get("require_ssl"):
+        # TLS required but nothing to verify the server with, as PostgreSQL's
+        # sslmode=require: PyMySQL falls back to plain text unless given a context.
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        options = {"ssl": context}
     return _mysql(
         name,
         spec["user"],

@@ -1,5 +1,6 @@
 """Tests of silkctl/db.py: opening databases from URLs and objects, the lease SQL."""
 
+import ssl
 import threading
 
 import peewee
@@ -7,6 +8,7 @@ import pytest
 
 from silkctl import db
 from silkctl.errors import ConfigError, DatabaseError
+from tests.fixtures.db import selected_backends
 
 # -- opening (no server needed) ------------------------------------------------------
 
@@ -60,6 +62,41 @@ def test_open_reference_object_for_postgres_with_tls():
     assert params["connect_timeout"] == 7
 
 
+def test_open_reference_object_for_mysql_requires_tls_when_no_ca_is_given():
+    database = db.open_database(
+        {"type": "mysql", "user": "u", "host": "db", "port": 3306, "require_ssl": True}
+    )
+    context = database.connect_params["ssl"]
+    assert isinstance(context, ssl.SSLContext)
+    assert context.verify_mode == ssl.CERT_NONE and context.check_hostname is False
+
+
+@pytest.mark.skipif(
+    "mysql" not in selected_backends(), reason="SILKCTL_TEST_DBS leaves out mysql"
+)
+def test_mysql_with_require_ssl_never_talks_plain_text_to_the_local_server():
+    database = db.open_database(
+        {
+            "type": "mysql",
+            "user": "root",
+            "host": "127.0.0.1",
+            "port": 3306,
+            "database_name": "test",
+            "require_ssl": True,
+        }
+    )
+    try:
+        database.connect()
+    except peewee.OperationalError as err:
+        assert "SSL is required but the server doesn't support it" in str(err)
+        return
+    try:
+        cipher = database.execute_sql("SHOW STATUS LIKE 'Ssl_cipher'").fetchone()[1]
+    finally:
+        database.close()
+    assert cipher, "connected without TLS"
+
+
 def test_open_reference_object_for_mysql_skipping_hostname_validation():
     database = db.open_database(
         {
@@ -92,6 +129,18 @@ def test_open_reference_object_for_mysql_skipping_hostname_validation():
         (
             {"type": "mysql", "host": "h"},
             "database.user: required; database.port: required",
+        ),
+        (
+            {"type": "mysql", "user": "u", "host": "h", "port": "abc"},
+            "database.port: 'abc' is not a port number",
+        ),
+        (
+            {"type": "postgres", "user": "u", "host": "h", "port": 99999},
+            "database.port: 99999 is not a port number",
+        ),
+        (
+            {"type": "postgres", "user": "u", "host": "h", "port": 1, "timeout": 0},
+            "database.timeout: 0 must be whole seconds >= 1",
         ),
     ],
 )
