@@ -2,6 +2,7 @@
 
 import ipaddress
 import json
+import time
 
 import pytest
 
@@ -222,12 +223,13 @@ def test_daemon_exits_after_partition_tolerance_when_controller_stops(
     underlay, controller, start_daemon
 ):
     h1, h2 = underlay.add_host(1), underlay.add_host(2)
-    d1 = start_daemon(h1, partition_tolerance_seconds=6)
+    d1 = start_daemon(h1, partition_tolerance_seconds=6, renew_interval_seconds=1)
     s2 = start_daemon(h2).info()["overlay_subnet"]
     wait_for(lambda: peers_programmed(h1, {s2: h2.underlay_ip}), 10, what="h2 on h1")
     info = d1.info()
 
     controller.stop()
+    stopped = time.monotonic()
     wait_for(
         lambda: "lease-renew-failed" in d1.log() and "list-leases-failed" in d1.log(),
         5,
@@ -237,6 +239,8 @@ def test_daemon_exits_after_partition_tolerance_when_controller_stops(
     assert peers_programmed(h1, {s2: h2.underlay_ip})
 
     assert d1.wait_exit(15) == 1
+    # The last renewal came at most 1 s before the stop: no exit before 6 - 1 s.
+    assert time.monotonic() - stopped >= 5
     assert "partition_tolerance_seconds" in d1.log()
     assert peers_programmed(h1, {s2: h2.underlay_ip})
 
