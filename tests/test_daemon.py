@@ -320,6 +320,38 @@ def test_daemon_exits_when_an_out_of_network_lease_may_be_in_use(
     assert link_json(host.netns, VTEP)["address"] == hwaddr.vtep_mac("10.99.1.0/24")
 
 
+@pytest.mark.parametrize("containers", [0, 1])
+def test_daemon_replaces_an_unrenewable_lease_only_when_the_host_has_no_containers(
+    underlay, controller, start_daemon, tmp_path, containers
+):
+    host = underlay.add_host(1)
+    datastore = tmp_path / "store.json"
+    first = start_daemon(host, datastore=str(datastore))
+    subnet = first.info()["overlay_subnet"]
+    assert first.stop() == 0
+    # While the daemon is down another host takes its subnet: renewing fails.
+    client = controller.client()
+    client.release(host.underlay_ip)
+    client.renew(Lease("10.0.9.9", subnet, hwaddr.vtep_mac(subnet)))
+    if containers:
+        record = {"handle": "c1", "ip": subnet.replace(".0/24", ".2"), "metadata": None}
+        datastore.write_text(json.dumps({"c1": record}))
+
+    second = start_daemon(host, wait=not containers, datastore=str(datastore))
+
+    if containers:
+        assert second.wait_exit(15) == 1
+        last = second.log().strip().splitlines()[-1]
+        assert f"renew subnet lease {subnet}:" in last
+        assert "the host has 1 containers, so the lease cannot be replaced" in last
+        assert link_json(host.netns, VTEP)["address"] == hwaddr.vtep_mac(subnet)
+    else:
+        replaced = second.info()["overlay_subnet"]
+        assert replaced != subnet
+        assert link_json(host.netns, VTEP)["address"] == hwaddr.vtep_mac(replaced)
+        assert "lease-renew-failed" in second.log()
+
+
 def test_daemon_removes_stray_entries_when_added_by_hand(
     underlay, controller, start_daemon
 ):
