@@ -169,6 +169,34 @@ def test_two_controllers_give_255_hosts_distinct_leases(
         assert " 500 " not in ctl.log() and "request-crashed" not in ctl.log()
 
 
+def test_etag_of_one_controller_follows_writes_through_another(
+    lease_controller_factory,
+):
+    a, b = (lease_controller_factory(lease_expiration_seconds=2) for _ in range(2))
+    writer, reader = a.client(), b.client()
+    writer.acquire("10.0.0.1")
+    listed, tag = reader.list_leases()
+    assert [lease.underlay_ip for lease in listed] == ["10.0.0.1"]
+    assert reader.list_leases(tag) == (None, tag)
+
+    writer.acquire("10.0.0.2")  # an insert through A
+    listed, tag2 = reader.list_leases(tag)
+    assert tag2 != tag
+    assert sorted(lease.underlay_ip for lease in listed) == ["10.0.0.1", "10.0.0.2"]
+
+    writer.release("10.0.0.1")  # a delete through A
+    listed, tag3 = reader.list_leases(tag2)
+    assert tag3 not in (tag, tag2)
+    assert [lease.underlay_ip for lease in listed] == ["10.0.0.2"]
+
+    # Expiry, with no write at all: B's tag moves once 10.0.0.2 lapses.
+    deadline = time.monotonic() + 8
+    while reader.list_leases(tag3) == (None, tag3):
+        assert time.monotonic() < deadline, "B's tag never moved after expiry"
+        time.sleep(0.2)
+    assert reader.list_leases()[0] == []
+
+
 @pytest.mark.parametrize(
     ("config", "message"),
     [
