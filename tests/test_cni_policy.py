@@ -26,7 +26,7 @@ def silkctl_container_tag(container):
     group = container.metadata.get("policy_group")
     if group == "broken":
         raise RuntimeError("policy server down")
-    return {"web": 10, "db": 20}.get(group)
+    return {"web": 10, "db": 20, "huge": 0x10000}.get(group)
 
 @hookimpl
 def silkctl_container_added(container, tag):
@@ -85,16 +85,25 @@ def test_add_tags_container_marks_egress_and_del_removes_both(policy_host):
     assert marks_rules(cni.netns) == ""
 
 
-def test_add_fails_and_leaves_nothing_when_plugin_raises(policy_host):
+@pytest.mark.parametrize(
+    ("group", "details"),
+    [
+        ("broken", "policy server down"),
+        ("huge", "a plugin answered 65536; tags must be integers in 1..65535"),
+    ],
+)
+def test_add_fails_and_leaves_nothing_when_plugin_raises_or_answers_a_bad_tag(
+    policy_host, group, details
+):
     _, cni, out, _ = policy_host
     box = cni.container()
-    run = cni.cni("ADD", box, env=policy_args("broken"))
+    run = cni.cni("ADD", box, env=policy_args(group))
 
     assert run.code == 1
     error = run.json
     assert error["code"] == SETUP_FAILED
     assert error["msg"] == "tag container"
-    assert "policy server down" in error["details"]
+    assert details in error["details"]
     assert cni.host_links() == []
     assert cni.records() == {}
     assert cni.reservations() == []
