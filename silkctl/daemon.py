@@ -130,6 +130,7 @@ class Daemon:
         self.backend = None
         self.endpoint = None
         self.cni_server = None
+        self.tagger = None
         self.plugins = None
         self._stop = threading.Event()
         self._etag: str | None = None
@@ -285,7 +286,7 @@ class Daemon:
         from silkctl.policy import Tagger
 
         lease = self.lease
-        tagger = Tagger(self.plugins)
+        tagger = self.tagger = Tagger(self.plugins)
         try:
             records = datastore.read_all(self.config.datastore)
         except SilkError as err:
@@ -320,6 +321,8 @@ class Daemon:
             now = time.monotonic()
             if now >= next_renew:
                 self.renew()
+                if self.tagger is not None:
+                    self.tagger.refresh()  # a policy edit may have changed tags
                 next_renew = time.monotonic() + config.renew_interval_seconds
             if now >= next_poll:
                 self.poll()

@@ -114,6 +114,32 @@ class Tagger:
         except SilkError as err:
             log.error("marks-apply-failed", extra={"error": str(err)})
 
+    def refresh(self) -> int:
+        """Ask the plugins again for every container's tag (their policy may have
+        changed) and re-mark what changed; a failing plugin keeps the old tag.
+        Returns how many tags changed."""
+        changed = 0
+        with self._lock:
+            for container_id, (info, old) in list(self.tags.items()):
+                try:
+                    tag = self._tag(info)
+                except TagError as err:
+                    log.error(
+                        "container-retag-failed",
+                        extra={"container": container_id, "error": str(err)},
+                    )
+                    continue
+                if tag != old:
+                    self.tags[container_id] = (info, tag)
+                    changed += 1
+                    log.info(
+                        "container-retagged",
+                        extra={"container": container_id, "old_tag": old, "tag": tag},
+                    )
+            if changed:
+                self._reapply()
+        return changed
+
     def resync(self, records: dict[str, dict]) -> None:
         """Re-tag every container in the datastore (daemon start); logs failures."""
         with self._lock:

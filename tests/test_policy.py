@@ -110,3 +110,22 @@ def test_tagger_leaves_marks_alone_when_no_container_is_tagged():
     tagger.added(container_info("c1", {"ip": "10.255.7.3"}))
     tagger.added(container_info("c2", {"ip": "10.255.7.4"}))
     assert calls == [{}]  # one write: the first time, clearing leftovers
+
+
+def test_tagger_refresh_re_marks_only_tags_that_changed_and_keeps_them_on_failure():
+    calls = []
+    manager = build_manager(entry_points=False)
+    plugin = FixedTag(10)
+    manager.register(plugin)
+    tagger = Tagger(manager, apply_marks=calls.append)
+    info = container_info("c1", RECORD)
+    tagger.added(info)
+    assert calls == [{info.host_ifname: 10}]
+
+    assert tagger.refresh() == 0 and len(calls) == 1  # nothing changed: no write
+    plugin.tag = 20
+    assert tagger.refresh() == 1
+    assert calls[-1] == {info.host_ifname: 20}
+    plugin.tag = RuntimeError("policy server down")
+    assert tagger.refresh() == 0
+    assert tagger.tags["c1"][1] == 20 and len(calls) == 2

@@ -18,13 +18,16 @@ def silkctl_register_backends(register):
 
 @hookspec(firstresult=True)
 def silkctl_container_tag(container):
-    """Called on CNI ADD and on daemon start (re-sync) for each container.
+    """Called on CNI ADD, on daemon start (re-sync) for each container, and
+    again for each container every renew interval, so a changed policy re-marks
+    egress without a restart.
 
     :param container: a ``silkctl.plugins.ContainerInfo``.
     :returns: the container's 16-bit policy tag (1..0xFFFF) that marks its
         egress so VXLAN-GBP carries it to the destination host, or None to
         leave the decision to the next plugin. The first non-None answer wins;
-        a value outside 1..0xFFFF fails the ADD with a clear error.
+        a value outside 1..0xFFFF fails the ADD with a clear error (on a later
+        call it is logged and the container keeps its tag).
     """
 
 

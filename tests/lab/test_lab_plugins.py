@@ -141,6 +141,17 @@ def test_lab_policy_allows_only_the_rule_and_carries_tag_on_the_wire(
     policy_file.write_text(json.dumps(changed))
     assert eventually(lambda: connect(state, "h1c1", "h2c1", 7778), "open") == "open"
     assert connect(state, "h1c1", "h2c1", 7777) == "refused"
+
+    # A new tag for web: the destination expects it at once, the source host
+    # re-marks web's egress within a renew interval (5 s in the lab).
+    policy_file.write_text(json.dumps(dict(changed, groups={"web": 11, "db": 20})))
+
+    def source_mark():
+        rules = netns.run(state.host("h1").netns, ["nft", "list", "ruleset"]).stdout
+        return "0x0000000b" if "meta mark set 0x0000000b" in rules else "old"
+
+    assert eventually(source_mark, "0x0000000b") == "0x0000000b"
+    assert connect(state, "h1c1", "h2c1", 7778) == "open"
     processes.stop([extra])
 
 
