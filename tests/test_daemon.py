@@ -352,6 +352,23 @@ def test_daemon_replaces_an_unrenewable_lease_only_when_the_host_has_no_containe
         assert "lease-renew-failed" in second.log()
 
 
+def test_daemon_refuses_host_gw_when_a_remote_host_is_not_directly_reachable(
+    underlay, controller, start_daemon
+):
+    host = underlay.add_host(1)
+    far = "10.255.77.0/24"
+    controller.client().renew(Lease("192.0.2.7", far, hwaddr.vtep_mac(far)))
+
+    daemon = start_daemon(host, wait=False, encapsulation="host-gw")
+
+    assert daemon.wait_exit(15) == 1
+    last = daemon.log().strip().splitlines()[-1]
+    assert (
+        f"not directly reachable from {host.underlay_ip}: 192.0.2.7 ({far}) "
+        "(use encapsulation vxlan)"
+    ) in last
+
+
 def test_daemon_removes_stray_entries_when_added_by_hand(
     underlay, controller, start_daemon
 ):
