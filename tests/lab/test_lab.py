@@ -132,7 +132,7 @@ def test_lab_up_connects_every_pair_when_database_is_postgres(lab_name):
         "lab",
         "up",
         "--hosts",
-        "2",
+        "3",
         "--containers",
         "2",
         "--name",
@@ -144,7 +144,7 @@ def test_lab_up_connects_every_pair_when_database_is_postgres(lab_name):
     )
     report = json.loads(done.stdout)
     assert report["ok"] is True
-    assert len(report["pairs"]) == 12
+    assert len(report["pairs"]) == 30
     directory = report["lab"]["directory"]
     silkctl("lab", "down", "--name", lab_name)
     assert_nothing_left(lab_name, directory)
@@ -161,10 +161,30 @@ def test_lab_up_connects_every_pair_when_database_is_postgres(lab_name):
     conn.close()
 
 
+def kernel_state(namespace: str) -> dict:
+    """The VTEP (index, MAC) and its routes, neighbours and FDB entries."""
+
+    def lines(*argv):
+        return sorted(netns.run(namespace, list(argv)).stdout.splitlines())
+
+    (link,) = json.loads(
+        netns.run(namespace, ["ip", "-j", "link", "show", "silk-vtep"]).stdout
+    )
+    return {
+        "vtep": (link["ifindex"], link["address"]),
+        "routes": lines("ip", "route", "show", "dev", "silk-vtep"),
+        "neighbours": lines("ip", "neigh", "show", "dev", "silk-vtep"),
+        "fdb": lines("bridge", "fdb", "show", "dev", "silk-vtep"),
+        "links": lines("ip", "-br", "link"),
+    }
+
+
 def test_lab_keeps_data_plane_when_a_daemon_is_killed(lab_name):
     silkctl("lab", "up", "--hosts", "2", "--containers", "1", "--name", lab_name)
     state = fabric.load(lab_name)
     host = state.host("h1")
+    before = kernel_state(host.netns)
+    assert len(before["neighbours"]) == 1 and len(before["routes"]) == 2
     os.kill(host.daemon_pid, signal.SIGKILL)
     results = probe_all(state.containers, deadline=5)
     assert [r for r in results if not r.ok] == []
@@ -173,6 +193,7 @@ def test_lab_keeps_data_plane_when_a_daemon_is_killed(lab_name):
     assert health["overlay_subnet"] == host.overlay_subnet
     results = probe_all(state.containers, deadline=5)
     assert [r for r in results if not r.ok] == []
+    assert kernel_state(host.netns) == before
 
 
 def test_lab_down_removes_everything_when_up_was_killed_half_way(lab_name):
