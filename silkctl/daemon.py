@@ -53,6 +53,12 @@ class Metrics:
 
     def __init__(self, last_renewed: Callable[[], float] = time.monotonic):
         self.registry = CollectorRegistry()
+        started = time.monotonic()
+        Gauge(
+            "silkctl_daemon_uptime_seconds",
+            "Seconds since the daemon started.",
+            registry=self.registry,
+        ).set_function(lambda: time.monotonic() - started)
         self.renew_success = Counter(
             "silkctl_daemon_renew_success",
             "Lease renewals done.",

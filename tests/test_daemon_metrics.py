@@ -76,6 +76,20 @@ def test_daemon_metrics_show_peers_renewals_and_convergence_when_two_hosts_run(
     table = silkctl_in(h1.netns, "host", "inspect", "--config", str(daemon.config_path))
     assert table.returncode == 0, table.stdout + table.stderr
     assert "renewals" in table.stdout and "converge failures 0" in table.stdout
+    assert samples["silkctl_daemon_uptime_seconds"] > 0
+
+    controller.stop()
+    failed = wait_for(
+        lambda: (
+            (s := scrape(h1.netns))["silkctl_daemon_renew_failure_total"] >= 1 and s
+        ),
+        10,
+        what="a failed renewal counted",
+    )
+    assert (
+        failed["silkctl_daemon_uptime_seconds"]
+        > samples["silkctl_daemon_uptime_seconds"]
+    )
 
 
 def test_daemon_log_level_changes_at_run_time_and_rejects_an_unknown_level(
