@@ -190,6 +190,29 @@ def controller_document() -> dict:
     }
 
 
+def log_level_path() -> dict:
+    """`GET`/`PUT /log-level` of the localhost listeners."""
+    level = _json(
+        {
+            "type": "object",
+            "required": ["level"],
+            "properties": {"level": {"type": "string"}},
+        },
+        "the silkctl log level now",
+    )
+    return {
+        "get": {"summary": "The log level.", "responses": {"200": level}},
+        "put": {
+            "summary": "Set the log level (debug, info, warning, error).",
+            "requestBody": {
+                "required": True,
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
+            "responses": {"200": level, **_errors(400)},
+        },
+    }
+
+
 def daemon_document() -> dict:
     """OpenAPI document of the daemon's local endpoint."""
     info = _json(
@@ -212,6 +235,7 @@ def daemon_document() -> dict:
             "/health": {
                 "get": {"summary": "Health (same answer).", "responses": {"200": info}}
             },
+            "/log-level": log_level_path(),
         },
         "components": {"schemas": {}},
     }
