@@ -67,16 +67,22 @@ class LeasingMachine(RuleBasedStateMachine):
 
     @rule(host=st.sampled_from(HOSTS))
     def release(self, host):
-        row = self._rows().get(host)
+        before = self._rows()
+        row = before.get(host)
         self.leaser.release(host)
         assert host not in self._rows()
-        if row is not None:
+        if row is not None and self.pool.is_member(row.overlay_subnet):
             single = row.overlay_subnet.endswith("/32")
+            kind = [
+                r for r in before.values() if r.overlay_subnet.endswith("/32") == single
+            ]
             newcomer = "198.51.100.7"
-            self.leaser.release(newcomer)
-            # the freed subnet is available again: the pool cannot be full now
+            # the freed subnet is available again: the pool cannot be full now,
+            # and when it was full, the freed subnet is the one free entry
             lease = self.leaser.acquire(newcomer, single)
             assert self.pool.is_member(lease.overlay_subnet)
+            if len(kind) == self.pool.size(single):
+                assert lease.overlay_subnet == row.overlay_subnet
             self.leaser.release(newcomer)
 
     @rule(host=st.sampled_from(HOSTS))
