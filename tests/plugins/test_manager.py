@@ -132,3 +132,53 @@ def test_plugins_list_shows_plugins_named_in_a_daemon_config(tmp_path):
     rows = {row["name"]: row for row in json.loads(done.stdout)}
     assert rows["silk_local_policy"]["source"] == "config"
     assert rows["silk_local_policy"]["hooks"] == ["silkctl_container_tag"]
+
+
+def test_plugin_distribution_built_and_installed_with_pip_is_discovered_and_called(
+    tmp_path,
+):
+    source = tmp_path / "src"
+    (source / "silk_group_tags").mkdir(parents=True)
+    (source / "silk_group_tags" / "__init__.py").write_text(PLUGIN_SOURCE)
+    (source / "pyproject.toml").write_text(
+        textwrap.dedent("""
+            [build-system]
+            requires = ["setuptools"]
+            build-backend = "setuptools.build_meta"
+
+            [project]
+            name = "silk-group-tags"
+            version = "0.3.1"
+
+            [project.entry-points.silkctl]
+            group-tags = "silk_group_tags"
+        """)
+    )
+    site = tmp_path / "site"
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+        + ["--no-build-isolation", "--no-deps", "--no-index"]
+        + ["--target", str(site), str(source)],
+        capture_output=True,
+        text=True,
+    )
+    assert built.returncode == 0, built.stderr
+
+    rows = {row["name"]: row for row in json.loads(_plugins_json(site).stdout)}
+    assert rows["group-tags"]["source"] == "entry point"
+    assert rows["group-tags"]["version"] == "0.3.1"
+    called = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from silkctl.plugins import ContainerInfo\n"
+            "from silkctl.plugins.manager import get_manager\n"
+            "box = ContainerInfo('c1', '10.255.7.2', 'eth0', '/run/netns/x',"
+            " 's-010255007002', {'group': 'web'})\n"
+            "print(get_manager().hook.silkctl_container_tag(container=box))",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(site)},
+    )
+    assert called.stdout.strip() == "42", called.stderr
