@@ -30,6 +30,7 @@ import itertools
 import logging
 import os
 import re
+import sqlite3
 import ssl
 import threading
 import time
@@ -129,7 +130,16 @@ class _Sqlite(_Timed, peewee.SqliteDatabase):
     def _connect(self):
         # A missing directory becomes the DatabaseError of the first request.
         os.makedirs(os.path.dirname(self.database) or ".", mode=0o700, exist_ok=True)
-        return super()._connect()
+        deadline = time.monotonic() + self.connect_params.get("timeout", 5)
+        while True:
+            try:
+                return super()._connect()
+            except sqlite3.OperationalError as err:
+                # Two processes opening a new file race to switch it to WAL, a
+                # lock SQLite does not wait for: try again within the timeout.
+                if "locked" not in str(err) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
 
 class _Postgres(_Timed, peewee.PostgresqlDatabase):
