@@ -12,6 +12,12 @@ per-verb median and p95 and the silk/ptp ratio. Then it runs N ADDs at once
 and N DELs at once per plugin: wall time, and how many distinct addresses
 the N concurrent ADDs got (the target: all N succeed, all distinct).
 Nothing outside its own namespaces and temporary directory is touched.
+
+Runs here (2 cores, Python 3.11): ADD median silk/ptp 1.82x, 2.00x, 2.13x
+(quiet machine) and 2.23x (two labs running); DEL 1.09x-1.27x; 50 concurrent
+ADDs all succeed with distinct addresses.
+TODO: ADD misses the 2x target about half the time: Python's start-up alone
+costs about 8 ms of silk-cni's 17-21 ms per call, against ptp's 9-10 ms.
 """
 
 import argparse
