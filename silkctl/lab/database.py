@@ -11,8 +11,14 @@ MYSQL_SOCKET = "/run/mysqld/mysqld.sock"
 KINDS = ("sqlite", "postgres", "mysql")
 
 
+def check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise ConfigError(f"--db: {kind!r} is not one of {', '.join(KINDS)}")
+
+
 def create(kind: str, lab_name: str, directory: str) -> tuple[str, str]:
     """Make an empty database for the lab; returns (url, database name)."""
+    check_kind(kind)
     if kind == "sqlite":
         path = os.path.join(directory, "leases.db")
         return f"sqlite:///{path}", path
@@ -20,10 +26,8 @@ def create(kind: str, lab_name: str, directory: str) -> tuple[str, str]:
     if kind == "postgres":
         _postgres(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
         return f"postgresql://postgres@/{name}?host={PG_SOCKET_DIR}", name
-    if kind == "mysql":
-        _mysql(f"DROP DATABASE IF EXISTS `{name}`", f"CREATE DATABASE `{name}`")
-        return f"mysql://root@localhost/{name}?unix_socket={MYSQL_SOCKET}", name
-    raise ConfigError(f"--db: {kind!r} is not one of {', '.join(KINDS)}")
+    _mysql(f"DROP DATABASE IF EXISTS `{name}`", f"CREATE DATABASE `{name}`")
+    return f"mysql://root@localhost/{name}?unix_socket={MYSQL_SOCKET}", name
 
 
 def drop(kind: str, name: str) -> None:

@@ -77,10 +77,7 @@ def check_options(options: LabOptions) -> None:
         raise ConfigError(
             f"--containers: {options.containers} is not in 0-{MAX_CONTAINERS}"
         )
-    if options.db not in database.KINDS:
-        raise ConfigError(
-            f"--db: {options.db!r} is not one of {', '.join(database.KINDS)}"
-        )
+    database.check_kind(options.db)
     if not MIN_UNDERLAY_MTU <= options.underlay_mtu <= MAX_UNDERLAY_MTU:
         raise ConfigError(
             f"--underlay-mtu: {options.underlay_mtu} is not in "
