@@ -1,9 +1,12 @@
 """The `silk-cni` entry point: parse a CNI call, forward it to the daemon, print.
 
 A runtime starts this program once per container and verb, so its hot path
-stays lean: it imports only `os`, `sys` and the C halves of `json` and
-`socket` (the pure-Python wrappers pull in `re`, `enum` and `selectors`,
-which cost more than the rest of the call). The netlink work runs in the
+stays lean: it imports only the C halves of `json` and `socket` (the
+pure-Python wrappers pull in `re`, `enum` and `selectors`, which cost more
+than the rest of the call), and reads the environment through `posix`,
+which the interpreter has loaded already, rather than `os` (about 1 ms).
+The installed launcher calls `launch()`, which skips the interpreter's
+finalization (about 1.5 ms) once the answer is out. The netlink work runs in the
 host daemon, where pyroute2 is already loaded, behind the root-only Unix
 socket `cniSocket`:
 
@@ -21,7 +24,7 @@ parsing and validation, spec error JSON and result shapes per version.
 
 import _json
 import _socket
-import os
+import posix
 import sys
 import time
 
@@ -530,7 +533,7 @@ def run(env, stdin: str) -> tuple[int, str]:
         return 1, err.to_json(config_version(stdin))
     if request.command == "VERSION":
         return 0, version_reply()
-    request_id = os.urandom(6).hex()
+    request_id = posix.urandom(6).hex()
     try:
         return forward(request.socket_path(), env, stdin, request_id)
     except DaemonUnreachable as err:
@@ -543,8 +546,19 @@ def run(env, stdin: str) -> tuple[int, str]:
     return _in_process(env, stdin, request_id)
 
 
+def environment() -> dict:
+    """The CNI_* variables of this process, decoded as `os.environ` would."""
+    encoding = sys.getfilesystemencoding()
+    env = {}
+    for key in _ENV_KEYS:
+        value = posix.environ.get(key.encode())
+        if value is not None:
+            env[key] = value.decode(encoding, "surrogateescape")
+    return env
+
+
 def main() -> int:
-    """Console-script entry: exactly one JSON document (or nothing) on stdout."""
+    """One CNI call: exactly one JSON document (or nothing) on stdout; the exit code."""
     try:
         stdin = sys.stdin.buffer.read().decode("utf-8")
     except (OSError, UnicodeDecodeError) as err:
@@ -553,12 +567,31 @@ def main() -> int:
             CniError(DECODE_FAILED, "read network config", str(err)).to_json(),
         )
     else:
-        code, out = run(os.environ, stdin)
+        code, out = run(environment(), stdin)
     if out:
         sys.stdout.write(out if out.endswith("\n") else out + "\n")
         sys.stdout.flush()
     return code
 
 
+def launch() -> None:
+    """Program entry: `main()`, then exit at once when the call was forwarded.
+
+    A forwarded call leaves nothing to clean up but the standard streams,
+    so they are flushed and the process ends without finalizing the
+    interpreter. A call served in this process (the daemon was down) has
+    loaded logging and pyroute2 and exits the ordinary way.
+    """
+    code = main()
+    if "silkctl.cni_service" in sys.modules:
+        sys.exit(code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:
+        code = code or 1  # the answer did not reach the runtime
+    posix._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    launch()

@@ -20,6 +20,7 @@ HEAVY = (
     "bottle",
     "pyroute2",
     "click",
+    "os",
     "json",
     "socket",
     "re",
@@ -81,7 +82,7 @@ def test_cni_launcher_imports_nothing_heavy_when_installed(cni_bin):
     interpreter, flags = launcher.splitlines()[0][2:].split()
     assert flags == "-IS"
     assert os.path.dirname(interpreter) == os.path.dirname(sys.executable)
-    probe = launcher.replace("sys.exit(main())", "print(' '.join(sorted(sys.modules)))")
+    probe = launcher.replace("launch()", "print(' '.join(sorted(sys.modules)))")
     done = subprocess.run(
         [sys.executable, "-I", "-S", "-c", probe],
         capture_output=True,
@@ -89,6 +90,51 @@ def test_cni_launcher_imports_nothing_heavy_when_installed(cni_bin):
         check=True,
     )
     assert not set(done.stdout.split()) & set(HEAVY)
+
+
+def test_launcher_prints_answer_and_exit_code_when_it_skips_finalization(
+    cni_bin, tmp_path
+):
+    plugin = str(cni_bin / "silk-cni")
+    version = subprocess.run(
+        [plugin], input=b"", env={"CNI_COMMAND": "VERSION"}, capture_output=True
+    )
+    assert version.returncode == 0
+    assert json.loads(version.stdout)["supportedVersions"][-1] == cni.SPEC_VERSION
+    add = subprocess.run(
+        [plugin],
+        input=conf(cniSocket=str(tmp_path / "none.sock")).encode(),
+        env=ENV,
+        capture_output=True,
+    )
+    assert add.returncode == 1
+    assert json.loads(add.stdout)["code"] == cni.TRY_AGAIN_LATER
+
+
+def test_environment_reads_cni_variables_as_os_environ_decodes_them():
+    code = (
+        "import os, sys\n"
+        f"sys.path.insert(0, {ROOT!r})\n"
+        "from silkctl import cni\n"
+        "env = cni.environment()\n"
+        "print(sorted(env), env == {k: os.environ[k] for k in env})"
+    )
+    environ = {
+        "CNI_COMMAND": "ADD",
+        "CNI_ARGS": "K8S_POD_NAME=caf\xc3\xa9;RAW=\udcff",
+        "OTHER": "x",
+    }
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code],
+        env={
+            key.encode(): value.encode("utf-8", "surrogateescape")
+            for key, value in environ.items()
+        },
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.split("\n")[0] == "['CNI_ARGS', 'CNI_COMMAND'] True"
 
 
 def test_loads_decodes_documents_when_valid():

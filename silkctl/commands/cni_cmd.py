@@ -25,9 +25,9 @@ LAUNCHER = '''#!{python} -IS
 import sys
 
 sys.path.insert(0, {root!r})
-from silkctl.cni import main
+from silkctl.cni import launch
 
-sys.exit(main())
+launch()
 '''
 
 
