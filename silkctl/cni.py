@@ -63,8 +63,8 @@ _ENV_KEYS = (
 _NAME_CHARS = frozenset(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
 )
-_MIN_MTU = 68
-_MAX_MTU = 65535
+MIN_MTU = 68
+MAX_MTU = 65535
 
 
 class CniError(Exception):
@@ -294,9 +294,7 @@ def _check_env(env, command: str, conf: dict):
     if missing:
         raise CniError(INVALID_ENV, "missing environment variables", ", ".join(missing))
     container_id = env.get("CNI_CONTAINERID", "")
-    if container_id and (
-        container_id[0] in "_.-" or not set(container_id) <= _NAME_CHARS
-    ):
+    if container_id and not valid_name(container_id):
         raise CniError(
             INVALID_ENV, "invalid characters in CNI_CONTAINERID", container_id
         )
@@ -308,6 +306,12 @@ def _check_env(env, command: str, conf: dict):
         raise CniError(INVALID_ENV, "CNI_NETNS must be an absolute path", netns)
     path = [part for part in env.get("CNI_PATH", "").split(":") if part]
     return container_id, netns, ifname, _parse_args(env.get("CNI_ARGS", "")), path
+
+
+def valid_name(name: str) -> bool:
+    """A network name or container id as the spec allows: letters, digits, _ . -,
+    not starting with one of the last three."""
+    return bool(name) and name[0] not in "_.-" and set(name) <= _NAME_CHARS
 
 
 def _check_ifname(ifname: str) -> None:
@@ -338,12 +342,7 @@ def _parse_args(text: str) -> dict:
 def _check_conf(conf: dict, command: str) -> None:
     problems = []
     name = conf.get("name")
-    if (
-        not isinstance(name, str)
-        or not name
-        or name[0] in "_.-"
-        or not set(name) <= _NAME_CHARS
-    ):
+    if not isinstance(name, str) or not valid_name(name):
         problems.append(f"name: {dumps(name)} must be letters, digits, '_', '.', '-'")
     if not isinstance(conf.get("type"), str) or not conf.get("type"):
         problems.append("type: must be a non-empty string")
@@ -362,8 +361,8 @@ def _check_conf(conf: dict, command: str) -> None:
         problems.append(f"mtu: {dumps(mtu)} is not an integer")
     elif mtu < 0:
         problems.append(f"mtu: {mtu} is negative (0 takes the daemon's MTU)")
-    elif 0 < mtu < _MIN_MTU or mtu > _MAX_MTU:
-        problems.append(f"mtu: {mtu} is outside {_MIN_MTU}-{_MAX_MTU}")
+    elif 0 < mtu < MIN_MTU or mtu > MAX_MTU:
+        problems.append(f"mtu: {mtu} is outside {MIN_MTU}-{MAX_MTU}")
     port = conf.get("daemonPort", 0)
     if not _is_int(port) or not 0 <= port <= 65535:
         problems.append(f"daemonPort: {dumps(port)} is not a port number")

@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -216,3 +217,33 @@ def test_chain_with_tuning_reports_the_new_mac_when_tuning_changes_it(cni_host):
     link = ip_json(box.name, "link", "show", "eth0")[0]
     assert link["address"] == "ee:ee:0a:ff:1e:99"
     run_chain(cni_host, chain, "DEL", box, result=result)
+
+
+def test_installed_capability_brings_runtime_config_into_the_record(cni_host, tmp_path):
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("silkctl")), "cni", "install"]
+        + ["--bin-dir", str(tmp_path / "bin"), "--conf-dir", str(tmp_path / "net.d")]
+        + ["--capability", "io.kubernetes.cri.pod-annotations"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    installed = json.loads((tmp_path / "net.d" / "10-silk.conflist").read_text())
+    silk = dict(cni_host.conf(), capabilities=installed["plugins"][0]["capabilities"])
+    chain = {"cniVersion": "1.0.0", "name": "silk", "plugins": [silk]}
+    box = cni_host.container()
+    annotations = {"app": "web"}
+    run_chain(
+        cni_host,
+        chain,
+        "ADD",
+        box,
+        runtime_config={
+            "io.kubernetes.cri.pod-annotations": annotations,
+            "portMappings": [{"hostPort": 80, "containerPort": 80}],
+        },
+    )
+    assert cni_host.records()[box.name]["metadata"] == {
+        "runtime_config": {"io.kubernetes.cri.pod-annotations": annotations}
+    }

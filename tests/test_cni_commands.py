@@ -163,6 +163,47 @@ def test_cni_install_refuses_a_negative_mtu(tmp_path):
     assert not (tmp_path / "bin").exists()
 
 
+def test_cni_install_declares_the_capabilities_asked_for(tmp_path):
+    argv = ["cni", "install", "--bin-dir", str(tmp_path / "bin")]
+    argv += ["--conf-dir", str(tmp_path / "net.d")]
+    argv += ["--capability", "io.kubernetes.cri.pod-annotations"]
+    argv += ["--capability", "portMappings", "--capability", "portMappings"]
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    conf = json.loads((tmp_path / "net.d" / "10-silk.conflist").read_text())
+    assert conf["plugins"][0]["capabilities"] == {
+        "io.kubernetes.cri.pod-annotations": True,
+        "portMappings": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--name", "bad name"),
+        ("--name", "-silk"),
+        ("--mtu", "65536"),
+        ("--mtu", "40"),
+        ("--capability", " "),
+    ],
+)
+def test_cni_install_refuses_what_silk_cni_would_refuse(tmp_path, option, value):
+    done = silkctl(
+        "cni",
+        "install",
+        "--bin-dir",
+        str(tmp_path / "bin"),
+        "--conf-dir",
+        str(tmp_path / "net.d"),
+        option,
+        value,
+    )
+    assert done.returncode == 2
+    assert option in done.stderr
+    assert not (tmp_path / "bin").exists()
+    assert not (tmp_path / "net.d").exists()
+
+
 def test_container_list_shows_a_table_of_the_datastore(tmp_path):
     store = str(tmp_path / "store.json")
     datastore.add(

@@ -7,7 +7,7 @@ import sys
 import typer
 
 import silkctl
-from silkctl import output
+from silkctl import cni, output
 from silkctl.config import DaemonConfig
 from silkctl.errors import SilkError
 
@@ -37,22 +37,25 @@ def launcher_text() -> str:
     return LAUNCHER.format(python=sys.executable, root=root)
 
 
-def conflist(config: DaemonConfig, name: str, mtu: int) -> dict:
-    """The network config list pointing silk-cni at the daemon of `config`."""
-    return {
-        "cniVersion": CNI_VERSION,
-        "name": name,
-        "plugins": [
-            {
-                "type": PLUGIN_TYPE,
-                "cniSocket": config.cni_socket,
-                "daemonPort": config.health_check_port,
-                "dataDir": config.state_dir,
-                "datastore": config.datastore,
-                "mtu": mtu,
-            }
-        ],
+def conflist(
+    config: DaemonConfig, name: str, mtu: int, capabilities: tuple[str, ...] = ()
+) -> dict:
+    """The network config list pointing silk-cni at the daemon of `config`.
+
+    `capabilities` are the runtime-config keys the runtime is to pass (as
+    `runtimeConfig`); silk-cni keeps what it gets in the container's record.
+    """
+    plugin = {
+        "type": PLUGIN_TYPE,
+        "cniSocket": config.cni_socket,
+        "daemonPort": config.health_check_port,
+        "dataDir": config.state_dir,
+        "datastore": config.datastore,
+        "mtu": mtu,
     }
+    if capabilities:
+        plugin["capabilities"] = dict.fromkeys(capabilities, True)
+    return {"cniVersion": CNI_VERSION, "name": name, "plugins": [plugin]}
 
 
 def _write(path: str, text: str, mode: int) -> None:
@@ -92,6 +95,13 @@ def install(
     ),
     name: str = typer.Option("silk", "--name", help="Network name in the conflist."),
     mtu: int = typer.Option(0, "--mtu", help="Container MTU; 0 takes the daemon's."),
+    capabilities: list[str] = typer.Option(
+        [],
+        "--capability",
+        help="Runtime-config key for the runtime to pass in runtimeConfig "
+        "(e.g. io.kubernetes.cri.pod-annotations); silk-cni keeps it in the "
+        "container's record for policy plugins. Repeatable.",
+    ),
 ) -> None:
     """Install the silk-cni executable and a conflist for it.
 
@@ -99,12 +109,27 @@ def install(
 
         silkctl cni install --daemon-config /etc/silkctl/daemon.json
     """
-    if mtu < 0:
-        raise typer.BadParameter("must be 0 or more", param_hint="--mtu")
+    if not cni.valid_name(name):
+        raise typer.BadParameter(
+            f"{name!r}: letters, digits, '_', '.', '-', not starting with the "
+            "last three",
+            param_hint="--name",
+        )
+    if mtu < 0 or 0 < mtu < cni.MIN_MTU or mtu > cni.MAX_MTU:
+        raise typer.BadParameter(
+            f"{mtu}: 0 (the daemon's) or {cni.MIN_MTU}-{cni.MAX_MTU}",
+            param_hint="--mtu",
+        )
+    for capability in capabilities:
+        if not capability.strip() or capability != capability.strip():
+            raise typer.BadParameter(
+                f"{capability!r} is not a capability name", param_hint="--capability"
+            )
     config = DaemonConfig.load(daemon_config) if daemon_config else DaemonConfig()
     plugin = os.path.join(bin_dir, PLUGIN_TYPE)
     conf_path = os.path.join(conf_dir, f"10-{name}.conflist")
     _write(plugin, launcher_text(), 0o755)
-    _write(conf_path, json.dumps(conflist(config, name, mtu), indent=2) + "\n", 0o644)
+    conf = conflist(config, name, mtu, tuple(dict.fromkeys(capabilities)))
+    _write(conf_path, json.dumps(conf, indent=2) + "\n", 0o644)
     output.console.print(f"installed {plugin}")
     output.console.print(f"wrote {conf_path}")
