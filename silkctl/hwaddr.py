@@ -31,14 +31,3 @@ def veth_names(ip: str) -> tuple[str, str]:
     """(host end, temporary container end) names: s-/c- + zero-padded octets."""
     digits = "".join(f"{octet:03d}" for octet in ipaddress.IPv4Address(ip).packed)
     return f"s-{digits}", f"c-{digits}"
-
-
-def host_end_address(name: str) -> str | None:
-    """The container address a host end's name encodes; None for other names."""
-    digits = name[2:]
-    if not name.startswith("s-") or len(digits) != 12 or not digits.isdigit():
-        return None
-    octets = [int(digits[i : i + 3]) for i in range(0, 12, 3)]
-    if max(octets) > 255:
-        return None
-    return ".".join(map(str, octets))

@@ -178,35 +178,6 @@ def test_gc_releases_reservations_left_without_a_record(cni_host):
     assert cni_host.reservations() == kept
 
 
-def _leftover_link(host, box, ip: str) -> None:
-    """A host end for `ip` with its peer in `box`, as a failed rollback leaves it."""
-    digits = "".join(f"{int(octet):03d}" for octet in ip.split("."))
-    netns.run(
-        host.netns,
-        ["ip", "link", "add", f"s-{digits}", "type", "veth"]
-        + ["peer", "name", "eth0", "netns", box.name],
-    )
-
-
-@pytest.mark.parametrize("in_process", [False, True], ids=["daemon", "in-process"])
-def test_gc_removes_host_ends_that_nothing_holds(cni_host, in_process):
-    kept = cni_host.container()
-    cni_host.add(kept)
-    leftover, held = cni_host.container(), cni_host.container()
-    _leftover_link(cni_host, leftover, "10.255.30.40")
-    _leftover_link(cni_host, held, "10.255.30.41")
-    store = Path(cni_host.data_dir) / "ipam" / "silk"
-    (store / "10.255.30.41").write_bytes(held.name.encode() + b"\r\neth0")
-    if in_process:
-        cni_host.stop_service()
-    valid = [{"containerID": box.name, "ifname": "eth0"} for box in (kept, held)]
-    run = cni_host.cni("GC", conf=cni_host.conf(**{"cni.dev/valid-attachments": valid}))
-    assert (run.code, run.stdout) == (0, "")
-    assert cni_host.host_links() == ["s-010255030002", "s-010255030041"]
-    assert [link["ifname"] for link in ip_json(leftover.name, "link", "show")] == ["lo"]
-    assert cni_host.reservations() == ["10.255.30.2", "10.255.30.41"]
-
-
 def test_status_succeeds_when_daemon_serves(cni_host):
     run = cni_host.cni("STATUS", conf=cni_host.conf())
     assert (run.code, run.stdout) == (0, "")

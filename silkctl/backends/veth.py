@@ -382,15 +382,6 @@ def remove_host_end(ip: str, host: Handle | None = None) -> bool:
         return host.run(_delete_link, ifname=host_end(ip))
 
 
-def host_end_addresses() -> set[str]:
-    """Container addresses of the host ends (s-...) in this thread's namespace."""
-    try:
-        links = socket.if_nameindex()
-    except OSError as err:
-        raise KernelError(f"list links: {err.strerror}") from err
-    return {ip for _, name in links if (ip := hwaddr.host_end_address(name))}
-
-
 def remove_container_end(netns: str, ifname: str) -> bool:
     """Delete `ifname` inside `netns`; False when the namespace or link is gone."""
     try:
