@@ -129,7 +129,7 @@ def install(
     plugin = os.path.join(bin_dir, PLUGIN_TYPE)
     conf_path = os.path.join(conf_dir, f"10-{name}.conflist")
     _write(plugin, launcher_text(), 0o755)
-    conf = conflist(config, name, mtu, tuple(dict.fromkeys(capabilities)))
+    conf = conflist(config, name, mtu, tuple(capabilities))
     _write(conf_path, json.dumps(conf, indent=2) + "\n", 0o644)
     output.console.print(f"installed {plugin}")
     output.console.print(f"wrote {conf_path}")
