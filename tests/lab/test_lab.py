@@ -162,7 +162,12 @@ def test_lab_up_connects_every_pair_when_database_is_postgres(lab_name):
 
 
 def kernel_state(namespace: str) -> dict:
-    """The VTEP (index, MAC) and its routes, neighbours and FDB entries."""
+    """The VTEP (index, MAC) and its routes, permanent neighbours and FDB entries.
+
+    Only permanent neighbours are silk's: the kernel adds INCOMPLETE ones of
+    its own when a packet takes the overlay's device route before the remote
+    host's route exists, and ages them out.
+    """
 
     def lines(*argv):
         return sorted(netns.run(namespace, list(argv)).stdout.splitlines())
@@ -173,7 +178,9 @@ def kernel_state(namespace: str) -> dict:
     return {
         "vtep": (link["ifindex"], link["address"]),
         "routes": lines("ip", "route", "show", "dev", "silk-vtep"),
-        "neighbours": lines("ip", "neigh", "show", "dev", "silk-vtep"),
+        "neighbours": lines(
+            "ip", "neigh", "show", "dev", "silk-vtep", "nud", "permanent"
+        ),
         "fdb": lines("bridge", "fdb", "show", "dev", "silk-vtep"),
         "links": lines("ip", "-br", "link"),
     }
